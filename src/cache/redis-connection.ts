@@ -1,0 +1,164 @@
+import { createClient, type RedisClientType } from "redis";
+import type { Config } from "../config.ts";
+import type { Logger } from "../logger.ts";
+
+export type RedisState = "connected" | "disconnected";
+
+/**
+ * One node-redis client guarded by a breaker. Every command goes through `run`, which
+ *  - skips Redis at once while the breaker is open (returns `SKIPPED`), so no request waits on a
+ *    Redis that is known to be down;
+ *  - races each call against `commandTimeoutMs`: a frozen Redis (SIGSTOP) keeps the socket open
+ *    and no client option bounds a command already written to it;
+ *  - opens the breaker on the first failure or timeout.
+ * While open, a background probe PINGs every `probeIntervalMs` once the client has reconnected,
+ * runs the `onRecover` hooks (replaying missed invalidations) and closes the breaker.
+ */
+export type RedisConnection = {
+  state(): RedisState;
+  run<T>(op: (client: RedisClientType) => Promise<T>): Promise<T | typeof SKIPPED>;
+  /** Runs before the breaker closes after an outage; if it fails the breaker stays open. */
+  onRecover(hook: (client: RedisClientType) => Promise<void>): void;
+  /** Resolves once connected, or after `timeoutMs` (whichever comes first). */
+  ready(timeoutMs: number): Promise<boolean>;
+  close(): Promise<void>;
+};
+
+const RECOVER_TIMEOUT_MS = 5_000;
+
+export const SKIPPED: unique symbol = Symbol("redis skipped");
+
+export type RedisConnectionOptions = {
+  commandTimeoutMs?: number;
+  probeIntervalMs?: number;
+  connectTimeoutMs?: number;
+};
+
+export function redisUrlFromConfig(c: Config): string {
+  if (c.REDIS_URL) return c.REDIS_URL;
+  const auth = c.REDIS_PASSWORD ? `:${encodeURIComponent(c.REDIS_PASSWORD)}@` : "";
+  return `redis://${auth}${c.REDIS_HOST}:${c.REDIS_PORT}/${c.REDIS_DB}`;
+}
+
+class DeadlineError extends Error {
+  override name = "DeadlineError";
+}
+
+export function createRedisConnection(url: string, logger: Logger, opts: RedisConnectionOptions = {}): RedisConnection {
+  const commandTimeoutMs = opts.commandTimeoutMs ?? 100;
+  const probeIntervalMs = opts.probeIntervalMs ?? 500;
+  const client = createClient({
+    url,
+    // Reject at once while reconnecting instead of queueing (default would hold requests).
+    disableOfflineQueue: true,
+    // node-redis' own timeout only cleans up commands stuck on a frozen socket; `run` bounds waiting.
+    commandOptions: { timeout: 2_000 },
+    socket: {
+      connectTimeout: opts.connectTimeoutMs ?? 1_000,
+      keepAlive: true,
+      // Retry forever, quickly at first, never more than ~1 s apart; jitter spreads many instances.
+      reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 1_000) + Math.floor(Math.random() * 100),
+    },
+  }) as RedisClientType;
+
+  let open = true; // breaker starts open until the first successful PING
+  let lastReason = "not connected yet";
+  let announcedDown = false;
+  let closed = false;
+  let probing = false;
+  const recoverHooks: Array<(client: RedisClientType) => Promise<void>> = [];
+  const readyWaiters = new Set<() => void>();
+
+  // node-redis emits an error on every failed reconnect; log state changes only.
+  client.on("error", (err: Error) => trip(err.message || err.name));
+  client.on("ready", () => void probe());
+
+  function trip(reason: string) {
+    lastReason = reason;
+    if (!open) {
+      open = true;
+      announcedDown = true;
+      logger.warn("Redis cache disconnected; serving from the database and reconnecting in the background", { reason });
+    }
+  }
+
+  function withDeadline<T>(p: Promise<T>, ms = commandTimeoutMs): Promise<T> {
+    let timer: ReturnType<typeof setTimeout>;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new DeadlineError(`no answer from Redis within ${ms} ms`)), ms);
+    });
+    p.catch(() => {}); // a late rejection after the deadline is expected, not unhandled
+    return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
+  }
+
+  async function probe() {
+    if (probing || closed || !open || !client.isReady) return;
+    probing = true;
+    try {
+      await withDeadline(client.ping());
+      for (const hook of recoverHooks) await withDeadline(hook(client), RECOVER_TIMEOUT_MS);
+      open = false;
+      logger.info("Redis cache connected", announcedDown ? { after: lastReason } : {});
+      for (const w of readyWaiters) w();
+      readyWaiters.clear();
+    } catch (err) {
+      lastReason = (err as Error).message;
+    } finally {
+      probing = false;
+    }
+  }
+
+  const probeTimer = setInterval(() => void probe(), probeIntervalMs);
+  probeTimer.unref?.();
+  client.connect().catch((err: Error) => {
+    if (!closed) trip(err.message);
+  });
+
+  return {
+    state: () => (open ? "disconnected" : "connected"),
+    async run(op) {
+      if (open || closed) return SKIPPED;
+      try {
+        return await withDeadline(op(client));
+      } catch (err) {
+        trip((err as Error).message || String(err));
+        throw err;
+      }
+    },
+    onRecover(hook) {
+      recoverHooks.push(hook);
+    },
+    ready(timeoutMs) {
+      if (!open) return Promise.resolve(true);
+      return new Promise((resolve) => {
+        const done = () => {
+          clearTimeout(t);
+          resolve(!open);
+        };
+        const t = setTimeout(() => {
+          readyWaiters.delete(done);
+          if (!announcedDown) {
+            announcedDown = true;
+            logger.warn("Redis cache unavailable; serving from the database and connecting in the background", { reason: lastReason, url: redactUrl(url) });
+          }
+          resolve(false);
+        }, timeoutMs);
+        readyWaiters.add(done);
+      });
+    },
+    async close() {
+      closed = true;
+      clearInterval(probeTimer);
+      open = true;
+      try {
+        client.destroy();
+      } catch {
+        // already closed
+      }
+    },
+  };
+}
+
+function redactUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, "//***@");
+}

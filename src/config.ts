@@ -1,0 +1,103 @@
+import { z } from "zod";
+import { join } from "node:path";
+
+const bool = z
+  .enum(["true", "false", "1", "0", "yes", "no"], { error: "expected true or false" })
+  .transform((v) => v === "true" || v === "1" || v === "yes");
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const ALLOWED_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp"] as const;
+
+const cidr = z.string().refine(
+  (s) => /^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(s),
+  "expected a comma-separated list of IPs or CIDRs",
+);
+
+const schema = z.object({
+  PORT: int(0, 65535).default(3000),
+  HOST: z.string().min(1).default("0.0.0.0"),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "expected a postgres:// URL")
+    .optional(),
+  DATA_DIR: z.string().min(1).default("./data"),
+  STORAGE_BACKEND: z.enum(["local"], { error: "expected local" }).default("local"),
+  LOCAL_STORAGE_PATH: z.string().min(1).optional(),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, "expected a redis:// URL")
+    .optional(),
+  REDIS_HOST: z.string().min(1).default("localhost"),
+  REDIS_PORT: int(1, 65535).default(6379),
+  REDIS_PASSWORD: z.string().optional(),
+  REDIS_DB: int(0, 1_000).default(0),
+  CACHE_ENABLED: bool.default(true),
+  CACHE_TTL_SECONDS: int(1, 31_536_000).default(3600),
+  CACHE_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,64}$/, "expected 1-64 of A-Z a-z 0-9 _ . : -")
+    .default("chitram"),
+  CACHE_DEBUG: bool.default(false),
+  MAX_FILE_SIZE_MB: z.coerce.number().positive().max(1024).default(5),
+  MAX_IMAGE_PIXELS: int(1, 2_000_000_000).default(50_000_000),
+  ALLOWED_CONTENT_TYPES: z
+    .string()
+    .default(ALLOWED_TYPES.join(","))
+    .transform((s) => s.split(",").map((t) => t.trim()).filter(Boolean))
+    .pipe(z.array(z.enum(ALLOWED_TYPES, { error: `expected a subset of ${ALLOWED_TYPES.join(",")}` })).min(1)),
+  RATE_LIMIT_ENABLED: bool.default(true),
+  RATE_LIMIT_PER_MINUTE: int(1, 1_000_000).default(10),
+  RATE_LIMIT_WINDOW_SECONDS: int(1, 86_400).default(60),
+  TRUSTED_PROXIES: z
+    .string()
+    .default("")
+    .transform((s) => s.split(",").map((t) => t.trim()).filter(Boolean))
+    .pipe(z.array(cidr)),
+  UPLOAD_CONCURRENCY_LIMIT: int(1, 10_000).default(10),
+  UPLOAD_CONCURRENCY_TIMEOUT: z.coerce.number().min(0).max(3600).default(30),
+  SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().min(0).max(3600).default(10),
+  REQUEST_TIMEOUT_SECONDS: int(1, 3600).default(60),
+});
+
+export type Env = z.infer<typeof schema>;
+export type Config = Env & { LOCAL_STORAGE_PATH: string; maxFileBytes: number };
+export type AllowedType = (typeof ALLOWED_TYPES)[number];
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Parses the environment once; throws ConfigError whose message is one line naming the variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // An empty variable means "unset", as in most shells' `VAR= cmd` usage.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = schema.safeParse(cleaned);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = String(issue.path[0] ?? "environment");
+    const got = cleaned[name];
+    throw new ConfigError(`invalid ${name}${got === undefined ? "" : `=${JSON.stringify(got)}`}: ${issue.message}`);
+  }
+  const e = parsed.data;
+  return {
+    ...e,
+    LOCAL_STORAGE_PATH: e.LOCAL_STORAGE_PATH ?? join(e.DATA_DIR, "images"),
+    maxFileBytes: Math.floor(e.MAX_FILE_SIZE_MB * 1024 * 1024),
+  };
+}
+
+/** One line per variable, for `chitram --help`. */
+export const CONFIG_HELP: ReadonlyArray<[string, string, string]> = [
+  ["PORT / HOST", "3000 / 0.0.0.0", "listen address"],
+  ["DATABASE_URL", "unset", "postgres:// URL; unset → embedded PGlite in DATA_DIR"],
+  ["DATA_DIR", "./data", "embedded database and local images"],
+  ["STORAGE_BACKEND / LOCAL_STORAGE_PATH", "local / $DATA_DIR/images", "where image bytes live"],
+  ["REDIS_URL or REDIS_HOST/PORT/PASSWORD/DB", "localhost / 6379 / none / 0", "metadata cache"],
+  ["CACHE_ENABLED / CACHE_TTL_SECONDS", "true / 3600", ""],
+  ["CACHE_KEY_PREFIX / CACHE_DEBUG", "chitram / false", "prefix also used by rate-limit keys"],
+  ["MAX_FILE_SIZE_MB / MAX_IMAGE_PIXELS", "5 / 50000000", "upload limits"],
+  ["ALLOWED_CONTENT_TYPES", ALLOWED_TYPES.join(","), "subset of these"],
+  ["RATE_LIMIT_ENABLED / _PER_MINUTE / _WINDOW_SECONDS", "true / 10 / 60", "uploads per client"],
+  ["TRUSTED_PROXIES", "empty", "CIDRs whose X-Forwarded-For is believed"],
+  ["UPLOAD_CONCURRENCY_LIMIT / _TIMEOUT", "10 / 30 s", "upload slots per instance"],
+  ["SHUTDOWN_TIMEOUT_SECONDS / REQUEST_TIMEOUT_SECONDS", "10 / 60", "graceful drain, idle/slow client bound"],
+];

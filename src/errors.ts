@@ -1,0 +1,83 @@
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+
+export type ErrorCode =
+  | "INVALID_REQUEST"
+  | "INVALID_FILE_FORMAT"
+  | "FILE_TOO_LARGE"
+  | "UNAUTHORIZED"
+  | "FORBIDDEN"
+  | "DELETE_TOKEN_REQUIRED"
+  | "INVALID_DELETE_TOKEN"
+  | "IMAGE_NOT_FOUND"
+  | "NOT_FOUND"
+  | "RANGE_NOT_SATISFIABLE"
+  | "RATE_LIMIT_EXCEEDED"
+  | "SERVICE_UNAVAILABLE"
+  | "INTERNAL_ERROR";
+
+const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
+  INVALID_REQUEST: 400,
+  INVALID_FILE_FORMAT: 400,
+  FILE_TOO_LARGE: 413,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  DELETE_TOKEN_REQUIRED: 403,
+  INVALID_DELETE_TOKEN: 403,
+  IMAGE_NOT_FOUND: 404,
+  NOT_FOUND: 404,
+  RANGE_NOT_SATISFIABLE: 416,
+  RATE_LIMIT_EXCEEDED: 429,
+  SERVICE_UNAVAILABLE: 503,
+  INTERNAL_ERROR: 500,
+};
+
+export type ErrorBody = { error: { code: ErrorCode; message: string; details: Record<string, unknown> } };
+
+/** The one error type: routes and middleware throw it, `app.onError` renders the envelope. */
+export class ApiError extends HTTPException {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown>;
+  readonly headers: Record<string, string>;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    details: Record<string, unknown> = {},
+    headers: Record<string, string> = {},
+  ) {
+    super(STATUS[code], { message });
+    this.code = code;
+    this.details = details;
+    this.headers = headers;
+  }
+
+  body(): ErrorBody {
+    return { error: { code: this.code, message: this.message, details: this.details } };
+  }
+}
+
+export const imageNotFound = (id: string) =>
+  // Echo at most a short, printable prefix of what the client sent.
+  new ApiError("IMAGE_NOT_FOUND", `Image with ID '${printable(id)}' not found`);
+
+function printable(s: string): string {
+  const clean = s.replace(/[^\x20-\x7e]/g, "?");
+  return clean.length > 64 ? `${clean.slice(0, 64)}…` : clean;
+}
+
+/**
+ * True for errors that mean "the database cannot be reached" rather than "the query is wrong":
+ * connection refused/reset/timeouts from postgres.js and server shutdown states.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string") {
+      if (["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH", "CONNECT_TIMEOUT", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "ConnectionRefused", "ConnectionClosed"].includes(code)) return true;
+      // SQLSTATE class 08 (connection exception), 57P0x (admin/crash shutdown, cannot connect now).
+      if (/^08...$/.test(code) || /^57P0[1-4]$/.test(code)) return true;
+    }
+  }
+  return false;
+}

@@ -1,0 +1,204 @@
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { Hono } from "hono";
+import { getConnInfo } from "hono/bun";
+import { bodyLimit } from "hono/body-limit";
+import { createMiddleware } from "hono/factory";
+import { z } from "zod";
+import type { AppEnv } from "../app-env.ts";
+import type { ImageRow } from "../db/schema.ts";
+import { ApiError, imageNotFound } from "../errors.ts";
+import { fileResponse } from "../http/file-response.ts";
+import { validate } from "../http/validate.ts";
+import { inspectImage } from "../images/detect.ts";
+import { contentDisposition, sanitizeFilename } from "../images/filename.ts";
+
+// Multipart framing around the file: boundaries, part headers, a filename. Bodies up to the file
+// limit plus this are read; anything larger is refused while streaming, before it is all read.
+const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
+const MAX_PARTS = 16;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Canonical (lower-case) id, or a 404: a malformed id is simply not found. */
+function imageId(raw: string): string {
+  if (raw.length !== 36 || !UUID.test(raw)) throw imageNotFound(raw);
+  return raw.toLowerCase();
+}
+
+export function toMetadata(row: ImageRow) {
+  return {
+    id: row.id,
+    filename: row.filename,
+    content_type: row.contentType,
+    file_size: row.fileSize,
+    created_at: row.createdAt.toISOString(),
+    width: row.width,
+    height: row.height,
+    thumbnail_ready: row.thumbnailKey !== null,
+    thumbnail_url: row.thumbnailKey !== null ? `/api/v1/images/${row.id}/thumbnail` : null,
+  };
+}
+
+const sha256Hex = (data: string | Uint8Array) => createHash("sha256").update(data).digest("hex");
+
+function peerAddress(c: Parameters<typeof getConnInfo>[0]): string | undefined {
+  try {
+    return getConnInfo(c).remote.address;
+  } catch {
+    return undefined; // in-process requests (tests) have no socket
+  }
+}
+
+/** Refuses a client over its upload rate before any of the body is read; sets RateLimit-* headers. */
+const rateLimit = createMiddleware<AppEnv>(async (c, next) => {
+  const { rateLimiter, clientIp, config } = c.var.deps;
+  if (!config.RATE_LIMIT_ENABLED) return next();
+  const client = clientIp(peerAddress(c), c.req.header("x-forwarded-for"));
+  const d = await rateLimiter.check(client);
+  const headers: Record<string, string> = {
+    "RateLimit-Limit": String(d.limit),
+    "RateLimit-Remaining": String(d.remaining),
+    "RateLimit-Reset": String(d.resetSeconds),
+    "RateLimit-Policy": `${d.limit};w=${config.RATE_LIMIT_WINDOW_SECONDS}`,
+  };
+  if (!d.allowed) {
+    throw new ApiError(
+      "RATE_LIMIT_EXCEEDED",
+      `Upload rate limit exceeded: ${d.limit} per ${config.RATE_LIMIT_WINDOW_SECONDS} s`,
+      { limit: d.limit, window_seconds: config.RATE_LIMIT_WINDOW_SECONDS, retry_after: d.retryAfterSeconds },
+      { ...headers, "Retry-After": String(d.retryAfterSeconds) },
+    );
+  }
+  await next();
+  for (const [k, v] of Object.entries(headers)) c.res.headers.set(k, v);
+});
+
+/** Holds one of the instance's upload slots for the whole upload, released whatever happens. */
+const uploadSlot = createMiddleware<AppEnv>(async (c, next) => {
+  const release = await c.var.deps.uploadSlots.acquire();
+  try {
+    await next();
+  } finally {
+    release();
+  }
+});
+
+const tooLarge = (maxBytes: number) =>
+  new ApiError("FILE_TOO_LARGE", `File exceeds the maximum size of ${maxBytes} bytes`, { max_size_bytes: maxBytes });
+
+const limitBody = createMiddleware<AppEnv>((c, next) => {
+  const max = c.var.deps.config.maxFileBytes;
+  return bodyLimit({
+    maxSize: max + MULTIPART_OVERHEAD_BYTES,
+    onError: () => {
+      throw tooLarge(max);
+    },
+  })(c, next);
+});
+
+async function readSingleFile(req: Request): Promise<File> {
+  const type = req.headers.get("content-type") ?? "";
+  if (!/^multipart\/form-data\s*;\s*.*boundary=/i.test(type)) {
+    throw new ApiError("INVALID_REQUEST", "Expected a multipart/form-data body with a `file` field", { field: "file" });
+  }
+  let form: Awaited<ReturnType<Request["formData"]>>;
+  try {
+    form = await req.formData();
+  } catch {
+    throw new ApiError("INVALID_REQUEST", "Malformed multipart/form-data body", { field: "file" });
+  }
+  let parts = 0;
+  for (const _ of form.keys()) parts++;
+  if (parts > MAX_PARTS) throw new ApiError("INVALID_REQUEST", `Too many form fields (at most ${MAX_PARTS})`, { field: "file" });
+  const files = form.getAll("file");
+  if (files.length === 0) throw new ApiError("INVALID_REQUEST", "Missing form field `file`", { field: "file" });
+  if (files.length > 1) throw new ApiError("INVALID_REQUEST", "Send exactly one `file` field", { field: "file" });
+  const file = files[0]!;
+  if (typeof file === "string") throw new ApiError("INVALID_REQUEST", "Field `file` must be a file upload", { field: "file" });
+  return file;
+}
+
+export const imageRoutes = new Hono<AppEnv>()
+  .post("/upload", rateLimit, uploadSlot, limitBody, async (c) => {
+    const { config, repo, storage, images, clientIp } = c.var.deps;
+    const file = await readSingleFile(c.req.raw);
+    if (file.size === 0) throw new ApiError("INVALID_REQUEST", "The uploaded file is empty", { field: "file" });
+    if (file.size > config.maxFileBytes) throw tooLarge(config.maxFileBytes);
+
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    const image = await inspectImage(bytes, { allowed: config.ALLOWED_CONTENT_TYPES, maxPixels: config.MAX_IMAGE_PIXELS });
+
+    const id = crypto.randomUUID();
+    const storageKey = `${id}.${image.ext}`;
+    const deleteToken = randomBytes(32).toString("base64url");
+    await storage.put(storageKey, bytes);
+    let row: ImageRow;
+    try {
+      row = await repo.insert({
+        id,
+        filename: sanitizeFilename(file.name),
+        storageKey,
+        contentType: image.contentType,
+        fileSize: bytes.byteLength,
+        uploadIp: clientIp(peerAddress(c), c.req.header("x-forwarded-for")),
+        width: image.width,
+        height: image.height,
+        deleteTokenHash: sha256Hex(deleteToken),
+        sha256: sha256Hex(bytes),
+      });
+    } catch (err) {
+      await storage.delete(storageKey); // no file without a row
+      throw err;
+    }
+    await images.remember(row);
+    c.header("Location", `/api/v1/images/${id}`);
+    return c.json({ ...toMetadata(row), url: `/api/v1/images/${id}/file`, delete_token: deleteToken }, 201);
+  })
+
+  .get("/:id", async (c) => {
+    const id = imageId(c.req.param("id"));
+    const { row, status } = await c.var.deps.images.get(id);
+    c.header("X-Cache", status);
+    if (!row) throw imageNotFound(id);
+    return c.json(toMetadata(row));
+  })
+
+  .get("/:id/file", async (c) => {
+    const id = imageId(c.req.param("id"));
+    const { images, storage } = c.var.deps;
+    const { row } = await images.get(id);
+    if (!row) throw imageNotFound(id);
+    const object = await storage.get(row.storageKey);
+    if (!object) {
+      await images.forget(id); // deleted elsewhere since we cached it
+      throw imageNotFound(id);
+    }
+    return fileResponse(c.req.raw, object.blob, {
+      contentType: row.contentType,
+      size: object.size,
+      etag: `"${row.sha256}"`,
+      disposition: contentDisposition(row.filename),
+    });
+  })
+
+  .delete("/:id", validate("query", z.object({ delete_token: z.string().max(256).optional() })), async (c) => {
+    const id = imageId(c.req.param("id"));
+    const { delete_token: token } = c.req.valid("query");
+    const { repo, storage, images } = c.var.deps;
+    // Authorise against the database, not the cache.
+    const row = await repo.findById(id);
+    if (!row) throw imageNotFound(id);
+    if (row.userId !== null || row.deleteTokenHash === null) {
+      throw new ApiError("FORBIDDEN", "Only the owner can delete this image");
+    }
+    if (!token) throw new ApiError("DELETE_TOKEN_REQUIRED", "This image needs its delete_token to be deleted", { field: "delete_token" });
+    const given = Buffer.from(sha256Hex(token), "hex");
+    const expected = Buffer.from(row.deleteTokenHash, "hex");
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      throw new ApiError("INVALID_DELETE_TOKEN", "The delete_token is not valid for this image", { field: "delete_token" });
+    }
+    // The file goes inside the transaction: if removing it fails, the row stays and nothing is orphaned.
+    const deleted = await repo.deleteWith(id, (r) => storage.delete(r.storageKey));
+    await images.forget(id); // after commit, so no reader can re-cache the row
+    if (!deleted) throw imageNotFound(id);
+    return c.body(null, 204);
+  });
