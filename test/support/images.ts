@@ -1,0 +1,61 @@
+// Real image bytes for tests: committed fixtures (scripts/make-fixtures.sh) and a PNG builder
+// for sizes and headers no encoder would produce on request.
+import { deflateSync } from "node:zlib";
+import { join } from "node:path";
+
+const FIXTURES = join(import.meta.dir, "..", "fixtures");
+
+export async function fixture(name: string): Promise<Uint8Array> {
+  return new Uint8Array(await Bun.file(join(FIXTURES, name)).arrayBuffer());
+}
+
+export const FIXTURES_BY_TYPE = [
+  { name: "tiny.png", type: "image/png", width: 7, height: 5 },
+  { name: "tiny.jpg", type: "image/jpeg", width: 7, height: 5 },
+  { name: "tiny-progressive.jpg", type: "image/jpeg", width: 7, height: 5 },
+  { name: "photo.jpg", type: "image/jpeg", width: 640, height: 480 },
+  { name: "tiny.gif", type: "image/gif", width: 7, height: 5 },
+  { name: "tiny-animated.gif", type: "image/gif", width: 7, height: 5 },
+  { name: "tiny.webp", type: "image/webp", width: 7, height: 5 },
+  { name: "tiny-lossless.webp", type: "image/webp", width: 7, height: 5 },
+] as const;
+
+function chunk(type: string, data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(12 + data.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, data.length);
+  out.set(new TextEncoder().encode(type), 4);
+  out.set(data, 8);
+  view.setUint32(8 + data.length, Bun.hash.crc32(out.subarray(4, 8 + data.length)) >>> 0);
+  return out;
+}
+
+const concat = (parts: Uint8Array[]) => {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+};
+
+/** A valid PNG (RGB, 8-bit). `declare` overrides the IHDR size (pixels stay tiny); `padTo` pads with a private chunk to an exact byte size. */
+export function makePng(opts: { width?: number; height?: number; declare?: [number, number]; padTo?: number } = {}): Uint8Array {
+  const width = opts.width ?? 2;
+  const height = opts.height ?? 2;
+  const ihdr = new Uint8Array(13);
+  const v = new DataView(ihdr.buffer);
+  v.setUint32(0, opts.declare?.[0] ?? width);
+  v.setUint32(4, opts.declare?.[1] ?? height);
+  ihdr.set([8, 2, 0, 0, 0], 8);
+  const rows = new Uint8Array(height * (1 + 3 * width)); // filter byte 0 + black pixels
+  const head = concat([new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr), chunk("IDAT", deflateSync(rows))]);
+  const tail = chunk("IEND", new Uint8Array(0));
+  if (opts.padTo === undefined) return concat([head, tail]);
+  const padding = opts.padTo - head.length - tail.length - 12;
+  if (padding < 0) throw new Error("padTo too small");
+  return concat([head, chunk("prVt", new Uint8Array(padding)), tail]);
+}
+
+export { concat };
