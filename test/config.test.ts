@@ -1,0 +1,66 @@
+import { describe, expect, test } from "bun:test";
+import { ConfigError, loadConfig } from "../src/config.ts";
+
+describe("configuration", () => {
+  test("defaults match the spec", () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      PORT: 3000,
+      HOST: "0.0.0.0",
+      DATA_DIR: "./data",
+      STORAGE_BACKEND: "local",
+      LOCAL_STORAGE_PATH: "data/images",
+      REDIS_HOST: "localhost",
+      REDIS_PORT: 6379,
+      REDIS_DB: 0,
+      CACHE_ENABLED: true,
+      CACHE_TTL_SECONDS: 3600,
+      CACHE_KEY_PREFIX: "chitram",
+      CACHE_DEBUG: false,
+      MAX_FILE_SIZE_MB: 5,
+      maxFileBytes: 5 * 1024 * 1024,
+      MAX_IMAGE_PIXELS: 50_000_000,
+      ALLOWED_CONTENT_TYPES: ["image/jpeg", "image/png", "image/gif", "image/webp"],
+      RATE_LIMIT_ENABLED: true,
+      RATE_LIMIT_PER_MINUTE: 10,
+      RATE_LIMIT_WINDOW_SECONDS: 60,
+      TRUSTED_PROXIES: [],
+      UPLOAD_CONCURRENCY_LIMIT: 10,
+      UPLOAD_CONCURRENCY_TIMEOUT: 30,
+    });
+    expect(c.DATABASE_URL).toBeUndefined();
+  });
+
+  test("values are coerced and derived", () => {
+    const c = loadConfig({ PORT: "8080", CACHE_ENABLED: "false", DATA_DIR: "/srv/x", ALLOWED_CONTENT_TYPES: "image/png, image/gif", TRUSTED_PROXIES: "10.0.0.0/8,::1" });
+    expect(c.PORT).toBe(8080);
+    expect(c.CACHE_ENABLED).toBe(false);
+    expect(c.LOCAL_STORAGE_PATH).toBe("/srv/x/images");
+    expect(c.ALLOWED_CONTENT_TYPES).toEqual(["image/png", "image/gif"]);
+    expect(c.TRUSTED_PROXIES).toEqual(["10.0.0.0/8", "::1"]);
+  });
+
+  test.each([
+    [{ PORT: "http" }, /^invalid PORT="http": /],
+    [{ PORT: "70000" }, /^invalid PORT="70000": /],
+    [{ CACHE_ENABLED: "maybe" }, /^invalid CACHE_ENABLED="maybe": expected true or false$/],
+    [{ DATABASE_URL: "mysql://x" }, /^invalid DATABASE_URL="mysql:\/\/x": expected a postgres:\/\/ URL$/],
+    [{ ALLOWED_CONTENT_TYPES: "image/svg+xml" }, /^invalid ALLOWED_CONTENT_TYPES=.*expected a subset of/],
+    [{ MAX_FILE_SIZE_MB: "-1" }, /^invalid MAX_FILE_SIZE_MB="-1"/],
+    [{ TRUSTED_PROXIES: "everyone" }, /^invalid TRUSTED_PROXIES="everyone"/],
+  ])("a bad value stops start-up with one line naming the variable: %p", (env, message) => {
+    expect(() => loadConfig(env as Record<string, string>)).toThrow(ConfigError);
+    try {
+      loadConfig(env as Record<string, string>);
+    } catch (e) {
+      expect((e as Error).message).toMatch(message);
+      expect((e as Error).message).not.toContain("\n");
+    }
+  });
+
+  test("the real program exits 2 with that one line", async () => {
+    const p = Bun.spawn(["bun", "run", "src/main.ts"], { env: { ...process.env, PORT: "nope" }, stderr: "pipe", stdout: "pipe" });
+    expect(await p.exited).toBe(2);
+    expect((await new Response(p.stderr).text()).trim()).toBe('chitram: invalid PORT="nope": Invalid input: expected number, received NaN');
+  });
+});
