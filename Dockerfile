@@ -1,0 +1,17 @@
+# chitram on the official Bun image (version pinned like package.json's packageManager).
+FROM oven/bun:1.4.5 AS build
+WORKDIR /app
+COPY package.json bun.lock ./
+RUN bun install --frozen-lockfile --production
+COPY . .
+
+FROM oven/bun:1.4.5
+WORKDIR /app
+ENV NODE_ENV=production DATA_DIR=/data PORT=3000 HOST=0.0.0.0
+COPY --from=build /app /app
+VOLUME ["/data"]
+EXPOSE 3000
+USER bun
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+  CMD bun -e "fetch('http://127.0.0.1:3000/health').then(r => process.exit(r.status === 200 ? 0 : 1)).catch(() => process.exit(1))"
+CMD ["bun", "run", "src/main.ts"]

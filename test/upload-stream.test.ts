@@ -1,0 +1,56 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHarness, type Harness } from "./support/harness.ts";
+import { makePng } from "./support/images.ts";
+import { rawExchange, serveHarness } from "./support/server.ts";
+
+describe("upload size limit on the wire", () => {
+  let h: Harness;
+  let srv: ReturnType<typeof serveHarness>;
+  beforeAll(async () => {
+    h = await createHarness({ db: "pglite" });
+    srv = serveHarness(h);
+  });
+  afterAll(async () => {
+    srv.stop();
+    await h.close();
+  });
+
+  test("a 6 MB upload is refused with 413 before its body is read", async () => {
+    const boundary = "----chitram";
+    const head = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.png"\r\nContent-Type: image/png\r\n\r\n`;
+    const total = 6 * 1024 * 1024;
+    const request = `POST /api/v1/images/upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${total}\r\n\r\n`;
+    // Send the headers and only the first 64 kB; the answer must come without the rest.
+    const r = await rawExchange(srv.port, [request, head, new Uint8Array(64 * 1024)], { timeoutMs: 3_000 });
+    expect(r.response).toStartWith("HTTP/1.1 413");
+    expect(r.response).toContain('"code":"FILE_TOO_LARGE"');
+    expect(r.sentBytes).toBeLessThan(total);
+  });
+
+  test("a chunked upload is cut off once it passes the limit, without buffering it all", async () => {
+    const boundary = "----chitram";
+    const request = `POST /api/v1/images/upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nTransfer-Encoding: chunked\r\n\r\n`;
+    const chunk = (data: Uint8Array | string) => {
+      const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+      const out = new Uint8Array(bytes.length + 16);
+      const header = new TextEncoder().encode(`${bytes.length.toString(16)}\r\n`);
+      out.set(header);
+      out.set(bytes, header.length);
+      out.set(new TextEncoder().encode("\r\n"), header.length + bytes.length);
+      return out.subarray(0, header.length + bytes.length + 2);
+    };
+    const head = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.png"\r\n\r\n`;
+    const parts = [request, chunk(head), ...Array.from({ length: 200 }, () => chunk(new Uint8Array(64 * 1024)))]; // 12.5 MB offered
+    const r = await rawExchange(srv.port, parts, { timeoutMs: 10_000, gapMs: 1 });
+    expect(r.response).toStartWith("HTTP/1.1 413");
+    expect(r.sentBytes).toBeLessThan(8 * 1024 * 1024);
+    expect(await h.deps.storage.list()).toEqual([]);
+  });
+
+  test("a normal upload over the socket still works", async () => {
+    const form = new FormData();
+    form.append("file", new Blob([makePng()]), "ok.png");
+    const res = await fetch(`${srv.url}/api/v1/images/upload`, { method: "POST", body: form });
+    expect(res.status).toBe(201);
+  });
+});
