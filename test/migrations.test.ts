@@ -30,7 +30,7 @@ describe.if(HAVE_POSTGRES)("migrating PostgreSQL", () => {
       await Promise.all(instances.map((db) => db.migrate())); // and again: a no-op
       const check = postgres(url.href, { max: 1 });
       const applied = await check`select hash from drizzle.__drizzle_migrations`;
-      const [{ n }] = await check`select count(*)::int as n from information_schema.tables where table_name = 'images'`;
+      const [{ n }] = (await check`select count(*)::int as n from information_schema.tables where table_name = 'images'`) as unknown as [{ n: number }];
       await check.end();
       expect(applied.map((r) => r.hash)).toEqual(embeddedMigrationMetas().map((m) => m.hash));
       expect(n).toBe(1);

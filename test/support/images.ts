@@ -5,7 +5,7 @@ import { join } from "node:path";
 
 const FIXTURES = join(import.meta.dir, "..", "fixtures");
 
-export async function fixture(name: string): Promise<Uint8Array> {
+export async function fixture(name: string): Promise<Uint8Array<ArrayBuffer>> {
   return new Uint8Array(await Bun.file(join(FIXTURES, name)).arrayBuffer());
 }
 
@@ -30,7 +30,7 @@ function chunk(type: string, data: Uint8Array): Uint8Array {
   return out;
 }
 
-const concat = (parts: Uint8Array[]) => {
+const concat = (parts: Uint8Array[]): Uint8Array<ArrayBuffer> => {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let o = 0;
   for (const p of parts) {
@@ -41,7 +41,7 @@ const concat = (parts: Uint8Array[]) => {
 };
 
 /** A valid PNG (RGB, 8-bit). `declare` overrides the IHDR size (pixels stay tiny); `padTo` pads with a private chunk to an exact byte size. */
-export function makePng(opts: { width?: number; height?: number; declare?: [number, number]; padTo?: number } = {}): Uint8Array {
+export function makePng(opts: { width?: number; height?: number; declare?: [number, number]; padTo?: number } = {}): Uint8Array<ArrayBuffer> {
   const width = opts.width ?? 2;
   const height = opts.height ?? 2;
   const ihdr = new Uint8Array(13);

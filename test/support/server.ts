@@ -4,7 +4,7 @@ import type { Harness } from "./harness.ts";
 
 export function serveHarness(h: Harness) {
   const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: h.app.fetch, idleTimeout: 30 });
-  return { url: `http://127.0.0.1:${server.port}`, port: server.port, stop: () => server.stop(true) };
+  return { url: `http://127.0.0.1:${server.port}`, port: server.port!, stop: () => server.stop(true) };
 }
 
 /** Writes raw bytes to the server and resolves with everything it answers before closing (or `timeoutMs`). */

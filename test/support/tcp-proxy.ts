@@ -56,22 +56,21 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
   };
   listen();
 
+  const cut = () => {
+    listener?.stop(true);
+    listener = undefined;
+    for (const p of pairs) {
+      p.client.terminate();
+      p.upstream?.terminate();
+    }
+    pairs.clear();
+  };
   return {
     port,
-    cut() {
-      listener?.stop(true);
-      listener = undefined;
-      for (const p of pairs) {
-        p.client.terminate();
-        p.upstream?.terminate();
-      }
-      pairs.clear();
-    },
+    cut,
     restore() {
       if (!listener) listen();
     },
-    close() {
-      this.cut();
-    },
+    close: cut,
   };
 }
