@@ -75,6 +75,7 @@ export function createRedisConnection(url: string, logger: Logger, opts: RedisCo
 
   function trip(reason: string) {
     lastReason = reason;
+    for (const w of readyWaiters) w(); // start-up need not wait for a Redis that refused
     if (!open) {
       open = true;
       announcedDown = true;
@@ -100,7 +101,6 @@ export function createRedisConnection(url: string, logger: Logger, opts: RedisCo
       open = false;
       logger.info("Redis cache connected", announcedDown ? { after: lastReason } : {});
       for (const w of readyWaiters) w();
-      readyWaiters.clear();
     } catch (err) {
       lastReason = (err as Error).message;
     } finally {
@@ -133,16 +133,15 @@ export function createRedisConnection(url: string, logger: Logger, opts: RedisCo
       return new Promise((resolve) => {
         const done = () => {
           clearTimeout(t);
-          resolve(!open);
-        };
-        const t = setTimeout(() => {
           readyWaiters.delete(done);
-          if (!announcedDown) {
+          if (open && !announcedDown) {
             announcedDown = true;
             logger.warn("Redis cache unavailable; serving from the database and connecting in the background", { reason: lastReason, url: redactUrl(url) });
           }
-          resolve(false);
-        }, timeoutMs);
+          resolve(!open);
+        };
+        // Resolved by the first PING, the first failed connect, or the timeout (a silent Redis).
+        const t = setTimeout(done, timeoutMs);
         readyWaiters.add(done);
       });
     },

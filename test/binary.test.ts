@@ -1,0 +1,162 @@
+// Smoke test of the single binary: built, copied alone into an empty folder, started, used
+// through HTTP, stopped with SIGTERM. Once on the embedded defaults, once on PostgreSQL + Redis.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { copyFileSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { makePng } from "./support/images.ts";
+import { spareTcpPort, startTestRedis, type TestRedis } from "./support/redis-server.ts";
+import { HAVE_POSTGRES, HAVE_REDIS, TEST_DATABASE_URL } from "./support/services.ts";
+
+const ROOT = join(import.meta.dir, "..");
+const BINARY = join(ROOT, "dist", "chitram");
+
+type Running = { proc: Subprocess<"ignore", "pipe", "pipe">; url: string; dir: string; firstAnswerMs: number };
+
+async function startBinary(env: Record<string, string>, reuseDir?: string): Promise<Running> {
+  const dir = reuseDir ?? mkdtempSync(join(tmpdir(), "chitram-bin-"));
+  if (!reuseDir) copyFileSync(BINARY, join(dir, "chitram"));
+  const port = await spareTcpPort();
+  const started = performance.now();
+  // Only what the test chooses: no inherited configuration.
+  const proc = Bun.spawn([join(dir, "chitram")], {
+    cwd: dir,
+    env: { PATH: "/usr/bin:/bin", HOME: dir, PORT: String(port), HOST: "127.0.0.1", ...env },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const until = Date.now() + 60_000;
+  while (Date.now() < until) {
+    const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false);
+    if (ok) return { proc, url, dir, firstAnswerMs: Math.round(performance.now() - started) };
+    if (proc.exitCode !== null) break;
+    await Bun.sleep(10);
+  }
+  proc.kill("SIGKILL");
+  throw new Error(`binary did not answer: ${await new Response(proc.stderr).text()}`);
+}
+
+async function exercise(r: Running, expectCache: "connected" | "disconnected") {
+  const png = makePng({ width: 3, height: 2 });
+  const form = new FormData();
+  form.append("file", new Blob([png]), "smoke.png");
+  const up = await fetch(`${r.url}/api/v1/images/upload`, { method: "POST", body: form });
+  expect(up.status).toBe(201);
+  const { id, delete_token, width, height } = await up.json();
+  expect([width, height]).toEqual([3, 2]);
+
+  const meta = await fetch(`${r.url}/api/v1/images/${id}`);
+  expect(meta.status).toBe(200);
+  expect(meta.headers.get("x-cache")).toBe(expectCache === "connected" ? "HIT" : "DISABLED");
+  const file = await fetch(`${r.url}/api/v1/images/${id}/file`);
+  expect(new Uint8Array(await file.arrayBuffer())).toEqual(png);
+  expect((await (await fetch(`${r.url}/health`)).json()).cache).toBe(expectCache);
+
+  const del = await fetch(`${r.url}/api/v1/images/${id}?delete_token=${delete_token}`, { method: "DELETE" });
+  expect(del.status).toBe(204);
+  expect((await fetch(`${r.url}/api/v1/images/${id}`)).status).toBe(404);
+}
+
+/** SIGTERM while an upload is still sending its body: the upload completes, then the process exits 0. */
+async function stopGracefully(r: Running) {
+  const png = makePng({ width: 4, height: 4 });
+  const boundary = "smokeboundary";
+  const enc = new TextEncoder();
+  const head = enc.encode(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="late.png"\r\nContent-Type: image/png\r\n\r\n`);
+  const tail = enc.encode(`\r\n--${boundary}--\r\n`);
+  let resume!: () => void;
+  const resumed = new Promise<void>((res) => (resume = res));
+  const body = new ReadableStream<Uint8Array>({
+    async start(controller) {
+      controller.enqueue(head);
+      controller.enqueue(png.subarray(0, 10));
+      await resumed;
+      controller.enqueue(png.subarray(10));
+      controller.enqueue(tail);
+      controller.close();
+    },
+  });
+  const inflight = fetch(`${r.url}/api/v1/images/upload`, {
+    method: "POST",
+    body,
+    headers: { "Content-Type": `multipart/form-data; boundary=${boundary}` },
+  });
+  await Bun.sleep(200);
+  r.proc.kill("SIGTERM");
+  await Bun.sleep(200);
+  resume();
+  const res = await inflight;
+  expect(res.status).toBe(201);
+  expect(await r.proc.exited).toBe(0);
+  const out = await new Response(r.proc.stdout).text();
+  expect(out).toContain('"msg":"stopped"');
+  // New connections are refused once it has stopped.
+  expect(await fetch(`${r.url}/health`).then(() => "answered", () => "refused")).toBe("refused");
+}
+
+describe("single binary", () => {
+  beforeAll(async () => {
+    const build = Bun.spawn(["bun", "run", "build"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+    if ((await build.exited) !== 0) throw new Error(await new Response(build.stderr).text());
+  }, 120_000);
+
+  test("--version and --help answer without starting a server", async () => {
+    const v = Bun.spawn([BINARY, "--version"], { stdout: "pipe" });
+    expect(await v.exited).toBe(0);
+    expect((await new Response(v.stdout).text()).trim()).toMatch(/^chitram \d+\.\d+\.\d+$/);
+    const h = Bun.spawn([BINARY, "--help"], { stdout: "pipe" });
+    expect(await h.exited).toBe(0);
+    const help = await new Response(h.stdout).text();
+    for (const name of ["DATABASE_URL", "REDIS_URL", "CACHE_TTL_SECONDS", "MAX_FILE_SIZE_MB", "TRUSTED_PROXIES"]) expect(help).toContain(name);
+  });
+
+  test("alone in an empty folder, with no configuration: embedded PGlite, data in ./data", async () => {
+    // No Redis configured and none on the default port here would be "disconnected"; point the
+    // default at a closed port so the result does not depend on the machine's own Redis.
+    const r = await startBinary({ REDIS_PORT: String(await spareTcpPort()) });
+    try {
+      console.log(`binary (embedded PGlite, fresh data dir): first answer after ${r.firstAnswerMs} ms`);
+      await exercise(r, "disconnected");
+      expect(readdirSync(join(r.dir, "data")).sort()).toEqual(["images", "pgdata"]);
+      await stopGracefully(r);
+      // Started again on the data it left: the image uploaded during shutdown is still there.
+      const again = await startBinary({ REDIS_PORT: String(await spareTcpPort()) }, r.dir);
+      try {
+        console.log(`binary (embedded PGlite, existing data dir): first answer after ${again.firstAnswerMs} ms`);
+        await exercise(again, "disconnected");
+        expect(readdirSync(join(r.dir, "data", "images"))).toHaveLength(1);
+        again.proc.kill("SIGTERM");
+        expect(await again.proc.exited).toBe(0);
+      } finally {
+        again.proc.kill("SIGKILL");
+      }
+    } finally {
+      r.proc.kill("SIGKILL");
+      rmSync(r.dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  describe.if(HAVE_POSTGRES && HAVE_REDIS)("with PostgreSQL and Redis", () => {
+    let redis: TestRedis;
+    beforeAll(async () => {
+      redis = await startTestRedis();
+    });
+    afterAll(() => redis.stop());
+
+    test("uses DATABASE_URL and REDIS_URL", async () => {
+      const r = await startBinary({ DATABASE_URL: TEST_DATABASE_URL, REDIS_URL: redis.url });
+      try {
+        console.log(`binary (PostgreSQL + Redis): first answer after ${r.firstAnswerMs} ms`);
+        await exercise(r, "connected");
+        expect(readdirSync(join(r.dir, "data"))).toEqual(["images"]); // no embedded database
+        await stopGracefully(r);
+      } finally {
+        r.proc.kill("SIGKILL");
+        rmSync(r.dir, { recursive: true, force: true });
+      }
+    }, 60_000);
+  });
+});
