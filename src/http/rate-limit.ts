@@ -26,7 +26,8 @@ function gcra(tatMs: number | undefined, nowMs: number, limit: number, periodMs:
 function decide(g: Gcra, limit: number, periodMs: number): RateDecision {
   const interval = periodMs / limit;
   const ahead = Math.max(0, g.tatMs - g.nowMs); // how far the client's TAT runs ahead of now
-  const remaining = Math.max(0, Math.floor((periodMs - ahead) / interval));
+  // The 1 ms tolerance absorbs rounding (2000 ms / 3 does not divide evenly; Redis returns ms to 3 decimals).
+  const remaining = Math.max(0, Math.floor((periodMs - ahead + 1) / interval));
   // A refused client may retry when its TAT + one interval fits within the period again.
   const retryMs = g.allowed ? 0 : ahead + interval - periodMs;
   return {
@@ -47,9 +48,10 @@ local period = tonumber(ARGV[2])
 local interval = period / limit
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 local newTat = math.max(tat, now) + interval
-if newTat - now > period then return {0, tostring(tat), tostring(now)} end
-redis.call('SET', KEYS[1], tostring(newTat), 'PX', math.ceil(newTat - now))
-return {1, tostring(newTat), tostring(now)}`;
+local function ms(x) return string.format('%.3f', x) end
+if newTat - now > period then return {0, ms(tat), ms(now)} end
+redis.call('SET', KEYS[1], ms(newTat), 'PX', math.ceil(newTat - now))
+return {1, ms(newTat), ms(now)}`;
 
 export function createRateLimiter(
   opts: { enabled: boolean; limit: number; windowSeconds: number; keyPrefix: string },

@@ -1,0 +1,268 @@
+// The processes and the database the bench owns: every child is registered in one place so
+// that a failure or Ctrl-C stops all of them, and the shared Redis on 6379 is never touched.
+import { closeSync, openSync } from "node:fs";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import postgres from "postgres";
+
+const REPO_ROOT = join(import.meta.dir, "..");
+export const POSTGRES_ADMIN_URL = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+
+export async function sparePort(): Promise<number> {
+  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = s.port;
+  s.stop(true);
+  return port;
+}
+
+/** Polls `check` every `intervalMs` until it returns true; throws naming `what` after `timeoutMs`. */
+export async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number, intervalMs = 50): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await Promise.resolve(check()).catch(() => false)) return;
+    await Bun.sleep(intervalMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+const isAlive = (p: Subprocess) => p.exitCode === null && p.signalCode === null;
+
+/** Every child process the bench started, so cleanup can find them all. */
+export class Children {
+  private procs = new Set<Subprocess>();
+
+  /** Starts `cmd` with stdout/stderr appended to `logFile`. */
+  spawn(cmd: string[], opts: { logFile: string; env?: Record<string, string | undefined> }): Subprocess {
+    const fd = openSync(opts.logFile, "a");
+    try {
+      const proc = Bun.spawn(cmd, { cwd: REPO_ROOT, env: opts.env ?? process.env, stdout: fd, stderr: fd, stdin: "ignore" });
+      this.procs.add(proc);
+      void proc.exited.then(() => this.procs.delete(proc));
+      return proc;
+    } finally {
+      closeSync(fd); // the child holds its own copy
+    }
+  }
+
+  /** SIGTERM (after SIGCONT, in case it is frozen), then SIGKILL whatever is still there after `graceMs`. */
+  async stop(proc: Subprocess, graceMs = 5_000): Promise<void> {
+    if (isAlive(proc)) {
+      proc.kill("SIGCONT");
+      proc.kill("SIGTERM");
+      const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(graceMs).then(() => false)]);
+      if (!exited) {
+        proc.kill("SIGKILL");
+        await proc.exited;
+      }
+    }
+    this.procs.delete(proc);
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.procs].map((p) => this.stop(p)));
+  }
+
+  /** Synchronous last resort for process exit paths: SIGKILL everything still alive. */
+  killAllNow(): void {
+    for (const p of this.procs) {
+      if (!isAlive(p)) continue;
+      p.kill("SIGCONT");
+      p.kill("SIGKILL");
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redis: the bench's own redis-server, which scenarios kill, restart, freeze and thaw.
+
+export type BenchRedis = {
+  port: number;
+  url: string;
+  pid(): number | undefined;
+  start(): Promise<void>;
+  kill(): Promise<void>;
+  freeze(): void;
+  thaw(): void;
+  /** One command over a short-lived raw connection (no client library needed for INFO/PING). */
+  command(...args: string[]): Promise<string>;
+  /** INFO stats counters, e.g. keyspace_hits. */
+  stats(): Promise<Record<string, number>>;
+};
+
+export async function createRedis(children: Children, dir: string): Promise<BenchRedis> {
+  const port = await sparePort();
+  let proc: Subprocess | undefined;
+  const command = (...args: string[]) => redisCommand(port, args, 2_000);
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    pid: () => proc?.pid,
+    async start() {
+      if (proc && isAlive(proc)) return;
+      proc = children.spawn(
+        ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no", "--dir", dir],
+        { logFile: join(dir, "redis.log") },
+      );
+      await waitFor(`redis-server on ${port}`, async () => (await command("PING")) === "+PONG", 10_000);
+    },
+    async kill() {
+      if (!proc) return;
+      proc.kill("SIGKILL");
+      await proc.exited;
+      proc = undefined;
+    },
+    freeze: () => proc?.kill("SIGSTOP"),
+    thaw: () => proc?.kill("SIGCONT"),
+    command,
+    async stats() {
+      const info = await command("INFO", "stats");
+      const out: Record<string, number> = {};
+      for (const line of info.split("\r\n")) {
+        const [k, v] = line.split(":");
+        if (k && v !== undefined && /^\d+$/.test(v)) out[k] = Number(v);
+      }
+      return out;
+    },
+  };
+}
+
+/** Sends one RESP command and resolves with the first reply line, or a bulk string's contents. */
+function redisCommand(port: number, args: string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = Buffer.alloc(0);
+    const fail = (e: unknown) => {
+      clearTimeout(timer);
+      reject(e instanceof Error ? e : new Error(String(e)));
+    };
+    const timer = setTimeout(() => reject(new Error(`redis ${args[0]} timed out`)), timeoutMs);
+    Bun.connect({
+      hostname: "127.0.0.1",
+      port,
+      socket: {
+        open(s) {
+          s.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("")}`);
+        },
+        data(s, d) {
+          buf = Buffer.concat([buf, d]);
+          const reply = parseReply(buf);
+          if (reply === undefined) return;
+          clearTimeout(timer);
+          s.end();
+          resolve(reply);
+        },
+        error: (_s, e) => fail(e),
+        connectError: (_s, e) => fail(e),
+      },
+    }).catch(fail);
+  });
+}
+
+function parseReply(buf: Buffer): string | undefined {
+  const nl = buf.indexOf("\r\n");
+  if (nl < 0) return undefined;
+  const head = buf.subarray(0, nl).toString();
+  if (head[0] !== "$") return head;
+  const len = Number(head.slice(1));
+  if (len < 0) return "(nil)";
+  const body = buf.subarray(nl + 2);
+  return body.length >= len + 2 ? body.subarray(0, len).toString() : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP servers: chitram from source and the ceiling server.
+
+export type Server = { name: string; url: string; pid: number; proc: Subprocess; logFile: string };
+
+export type ChitramOptions = {
+  name: string;
+  dataDir: string;
+  databaseUrl?: string;
+  redisUrl?: string;
+  cacheEnabled: boolean;
+  logDir: string;
+};
+
+export async function startChitram(children: Children, o: ChitramOptions): Promise<Server> {
+  const port = await sparePort();
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    DATA_DIR: o.dataDir,
+    DATABASE_URL: o.databaseUrl ?? "", // empty means unset: embedded PGlite
+    REDIS_URL: o.redisUrl ?? "",
+    CACHE_ENABLED: String(o.cacheEnabled),
+    CACHE_KEY_PREFIX: "bench",
+    CACHE_DEBUG: "false",
+    RATE_LIMIT_ENABLED: "false",
+  };
+  const logFile = join(o.logDir, `${o.name}.log`);
+  const proc = children.spawn(["bun", "run", "src/main.ts"], { logFile, env });
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(`chitram ${o.name}`, proc, `${url}/health`, logFile);
+  return { name: o.name, url, pid: proc.pid, proc, logFile };
+}
+
+export async function startCeiling(children: Children, filesDir: string, logDir: string): Promise<Server> {
+  const port = await sparePort();
+  const logFile = join(logDir, "ceiling.log");
+  const proc = children.spawn(["bun", "run", "bench/ceiling-server.ts", String(port), filesDir], { logFile });
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp("ceiling server", proc, `${url}/health`, logFile);
+  return { name: "ceiling", url, pid: proc.pid, proc, logFile };
+}
+
+async function waitForHttp(what: string, proc: Subprocess, healthUrl: string, logFile: string): Promise<void> {
+  // First PGlite init takes a few seconds; a cold Bun transpile cache adds a little more.
+  await waitFor(what, async () => {
+    if (!isAlive(proc)) {
+      const tail = (await Bun.file(logFile).text()).split("\n").slice(-15).join("\n");
+      throw new FatalError(`${what} exited with ${proc.exitCode ?? proc.signalCode} before it was ready:\n${tail}`);
+    }
+    return (await fetch(healthUrl, { signal: AbortSignal.timeout(2_000) })).status === 200;
+  }, 60_000, 100).catch((e) => {
+    throw e instanceof FatalError ? e : new Error(`${(e as Error).message}; see ${logFile}`);
+  });
+}
+
+class FatalError extends Error {}
+
+/** chitram's view of its cache ("connected" | "disconnected" | "disabled"), from /health. */
+export async function cacheState(server: Server): Promise<string> {
+  const res = await fetch(`${server.url}/health`, { signal: AbortSignal.timeout(3_000) });
+  return ((await res.json()) as { cache?: string }).cache ?? "unknown";
+}
+
+export const waitForCacheState = (server: Server, state: string, timeoutMs = 15_000) =>
+  waitFor(`${server.name} cache ${state}`, async () => (await cacheState(server)) === state, timeoutMs, 100);
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL: a fresh database per run, dropped at the end.
+
+export type BenchDatabase = { name: string; url: string; version: string; drop(): Promise<void> };
+
+export async function createDatabase(): Promise<BenchDatabase> {
+  const admin = postgres(POSTGRES_ADMIN_URL, { max: 1, connect_timeout: 5, onnotice: () => {} });
+  const name = `chitram_bench_${Date.now()}`;
+  try {
+    await admin.unsafe(`CREATE DATABASE ${name}`);
+    const [row] = await admin<{ version: string }[]>`select version()`;
+    const url = new URL(POSTGRES_ADMIN_URL);
+    url.pathname = `/${name}`;
+    return {
+      name,
+      url: url.href,
+      version: row?.version ?? "unknown",
+      async drop() {
+        const a = postgres(POSTGRES_ADMIN_URL, { max: 1, connect_timeout: 5, onnotice: () => {} });
+        try {
+          await a.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        } finally {
+          await a.end({ timeout: 5 });
+        }
+      },
+    };
+  } finally {
+    await admin.end({ timeout: 5 });
+  }
+}
