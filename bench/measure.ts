@@ -2,6 +2,7 @@
 // kernel says about CPU time and memory, read from /proc.
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Subprocess } from "bun";
 
 const WRK_DIR = join(import.meta.dir, "wrk");
 const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ; `getconf CLK_TCK` is 100 on every Linux we run on
@@ -34,6 +35,8 @@ export type WrkOptions = {
   timeoutSeconds: number;
   /** The server under test, whose CPU time is reported alongside wrk's. */
   serverPid: number;
+  /** Registers wrk with whoever stops children on Ctrl-C. */
+  track?: (proc: Subprocess) => void;
 };
 
 export async function runWrk(o: WrkOptions): Promise<WrkRun> {
@@ -45,6 +48,7 @@ export async function runWrk(o: WrkOptions): Promise<WrkRun> {
   const machine0 = machineBusySeconds();
   const t0 = performance.now();
   const proc = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+  o.track?.(proc);
   // wrk stops itself after -d; this only guards against a wedged wrk.
   const guard = setTimeout(() => proc.kill("SIGKILL"), (o.seconds + 30) * 1000);
   const [stdout, stderr] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);

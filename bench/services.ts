@@ -35,13 +35,17 @@ export class Children {
   spawn(cmd: string[], opts: { logFile: string; env?: Record<string, string | undefined> }): Subprocess {
     const fd = openSync(opts.logFile, "a");
     try {
-      const proc = Bun.spawn(cmd, { cwd: REPO_ROOT, env: opts.env ?? process.env, stdout: fd, stderr: fd, stdin: "ignore" });
-      this.procs.add(proc);
-      void proc.exited.then(() => this.procs.delete(proc));
-      return proc;
+      return this.track(Bun.spawn(cmd, { cwd: REPO_ROOT, env: opts.env ?? process.env, stdout: fd, stderr: fd, stdin: "ignore" }));
     } finally {
       closeSync(fd); // the child holds its own copy
     }
+  }
+
+  /** Adds a process started elsewhere (wrk) to the ones cleanup stops. */
+  track(proc: Subprocess): Subprocess {
+    this.procs.add(proc);
+    void proc.exited.then(() => this.procs.delete(proc));
+    return proc;
   }
 
   /** SIGTERM (after SIGCONT, in case it is frozen), then SIGKILL whatever is still there after `graceMs`. */
