@@ -184,6 +184,8 @@ export type ChitramOptions = {
   redisUrl?: string;
   cacheEnabled: boolean;
   logDir: string;
+  /** Extra `bun` flags before `run`, e.g. ["--cpu-prof-md", "--cpu-prof-dir=..."] to profile. */
+  bunFlags?: string[];
 };
 
 export async function startChitram(children: Children, o: ChitramOptions): Promise<Server> {
@@ -201,7 +203,7 @@ export async function startChitram(children: Children, o: ChitramOptions): Promi
     RATE_LIMIT_ENABLED: "false",
   };
   const logFile = join(o.logDir, `${o.name}.log`);
-  const proc = children.spawn(["bun", "run", "src/main.ts"], { logFile, env });
+  const proc = children.spawn(["bun", ...(o.bunFlags ?? []), "run", "src/main.ts"], { logFile, env });
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(`chitram ${o.name}`, proc, `${url}/health`, logFile);
   return { name: o.name, url, pid: proc.pid, proc, logFile };

@@ -206,7 +206,7 @@ describe.if(HAVE_REDIS)("no stale entry after a delete (two instances, real Redi
     } finally {
       spy.mockRestore();
     }
-  });
+  }, 30_000);
 });
 
 describe.if(HAVE_REDIS)("Redis failures never fail or slow a request", () => {
@@ -253,7 +253,7 @@ describe.if(HAVE_REDIS)("Redis failures never fail or slow a request", () => {
     expect((await h.request(`/api/v1/images/${id}`)).headers.get("x-cache")).toBe("HIT");
     expect(h.imageQueries()).toBe(q);
     expect(h.logs.filter((l) => JSON.parse(l).msg === "Redis cache connected").length).toBe(2);
-  });
+  }, 30_000);
 
   test("frozen (SIGSTOP): at most one slow request, bounded by the command timeout; the rest answer fast", async () => {
     const { id } = await upload(h);
@@ -278,7 +278,7 @@ describe.if(HAVE_REDIS)("Redis failures never fail or slow a request", () => {
     await eventually(async () => (await (await h.request("/health")).json()).cache === "connected");
     await h.request(`/api/v1/images/${id}`);
     expect((await h.request(`/api/v1/images/${id}`)).headers.get("x-cache")).toBe("HIT");
-  });
+  }, 30_000);
 
   test("a delete while Redis is frozen is replayed before the cache is used again", async () => {
     const { id, delete_token } = await upload(h);
@@ -295,7 +295,7 @@ describe.if(HAVE_REDIS)("Redis failures never fail or slow a request", () => {
     await eventually(async () => (await (await h.request("/health")).json()).cache === "connected");
     expect(await redis.command("EXISTS", `chitram:image:${id}`)).toBe(":0");
     expect((await h.request(`/api/v1/images/${id}`)).status).toBe(404);
-  });
+  }, 30_000);
 
   test("Redis absent at start-up: serves without cache, says so once, connects when Redis appears", async () => {
     const late = await startTestRedis();
@@ -313,5 +313,5 @@ describe.if(HAVE_REDIS)("Redis failures never fail or slow a request", () => {
       await h2.close();
       await late.stop();
     }
-  });
+  }, 30_000);
 });

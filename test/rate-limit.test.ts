@@ -65,7 +65,7 @@ describe.if(HAVE_REDIS)("upload rate limit (GCRA in Redis, shared by instances)"
     await Bun.sleep((WINDOW_S * 1000) / LIMIT + 50);
     expect((await uploadOver(srv.url, client)).status).toBe(201);
     expect((await uploadOver(srv.url, client)).status).toBe(429);
-  });
+  }, 30_000);
 
   test("a spoofed X-Forwarded-For from an untrusted peer changes nothing; the limit is shared between instances", async () => {
     // `other` trusts no proxy, so every request is the peer 127.0.0.1, whatever it claims.
@@ -90,7 +90,7 @@ describe.if(HAVE_REDIS)("upload rate limit (GCRA in Redis, shared by instances)"
     const req = `POST /api/v1/images/upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: 4000000\r\n\r\n`;
     const r = await rawExchange(otherSrv.port, [req, "--b\r\n"], { timeoutMs: 3_000 });
     expect(r.response).toStartWith("HTTP/1.1 429");
-  });
+  }, 30_000);
 
   test("while Redis is down, limiting continues per instance, and /health says so", async () => {
     await redis.kill();
@@ -112,7 +112,7 @@ describe.if(HAVE_REDIS)("upload rate limit (GCRA in Redis, shared by instances)"
     }
     expect(state).toBe("redis");
     expect(h.logs.some((l) => l.includes("Rate limiter now per instance"))).toBe(true);
-  });
+  }, 30_000);
 
   test("RateLimit headers are not sent on other routes, and reads are never limited", async () => {
     for (let i = 0; i < 20; i++) {

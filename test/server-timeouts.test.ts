@@ -22,7 +22,7 @@ describe.if(HAVE_POSTGRES)("server timeouts", () => {
     });
     const until = Date.now() + 20_000;
     while (Date.now() < until && !(await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false))) await Bun.sleep(20);
-  });
+  }, 30_000);
   afterAll(async () => {
     proc.kill("SIGTERM");
     await proc.exited;
@@ -56,7 +56,7 @@ describe.if(HAVE_POSTGRES)("server timeouts", () => {
     });
     expect(ms).toBeGreaterThan(1_000);
     expect(ms).toBeLessThan(20_000);
-  });
+  }, 30_000);
 
   test("a client that stalls in its body is disconnected", async () => {
     const ms = await closedAfterMs(async (s) => {
@@ -65,5 +65,5 @@ describe.if(HAVE_POSTGRES)("server timeouts", () => {
     expect(ms).toBeLessThan(6_000);
     // And the server is still answering others.
     expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
-  });
+  }, 30_000);
 });

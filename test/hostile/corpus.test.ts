@@ -23,7 +23,7 @@ async function nothingStored<T>(fn: () => Promise<T>): Promise<T> {
   return out;
 }
 
-async function post(body: BodyInit | undefined, contentType?: string) {
+async function post(body: RequestInit["body"], contentType?: string) {
   return h.request("/api/v1/images/upload", { method: "POST", body, headers: contentType ? { "Content-Type": contentType } : {} });
 }
 
