@@ -1,6 +1,6 @@
 // Measuring: wrk runs (parsed from the `BENCH_JSON` line of bench/wrk/report.lua) and what the
 // kernel says about CPU time and memory, read from /proc.
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 
@@ -21,8 +21,11 @@ export type WrkRun = {
   maxMs: number;
   errors: WrkErrors;
   errorCount: number;
-  /** CPU used during the run, in cores (1.0 = one core busy for the whole run). */
-  cpu: { wrk: number; server: number; machine: number };
+  /**
+   * CPU used during the run, in cores (1.0 = one core busy for the whole run): `wrk`, `machine`
+   * (all of it), and one entry per group of `cpuGroups`.
+   */
+  cpu: Record<string, number>;
 };
 
 export type WrkOptions = {
@@ -33,8 +36,8 @@ export type WrkOptions = {
   connections: number;
   threads: number;
   timeoutSeconds: number;
-  /** The server under test, whose CPU time is reported alongside wrk's. */
-  serverPid: number;
+  /** Processes whose CPU time is reported alongside wrk's, by group name (e.g. server, postgres). */
+  cpuGroups: Record<string, number[]>;
   /** Registers wrk with whoever stops children on Ctrl-C. */
   track?: (proc: Subprocess) => void;
 };
@@ -44,7 +47,7 @@ export async function runWrk(o: WrkOptions): Promise<WrkRun> {
     "wrk", `-t${o.threads}`, `-c${o.connections}`, `-d${o.seconds}s`, `--timeout`, `${o.timeoutSeconds}s`,
     "-s", join(WRK_DIR, o.script), o.url, "--", ...o.args,
   ];
-  const serverCpu0 = processCpuSeconds(o.serverPid);
+  const groups0 = cpuByGroup(o.cpuGroups);
   const machine0 = machineBusySeconds();
   const t0 = performance.now();
   const proc = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
@@ -54,8 +57,8 @@ export async function runWrk(o: WrkOptions): Promise<WrkRun> {
   const [stdout, stderr] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   clearTimeout(guard);
   const wall = (performance.now() - t0) / 1000;
-  const serverCpu = processCpuSeconds(o.serverPid) - serverCpu0;
-  const machineCpu = machineBusySeconds() - machine0;
+  const machine = machineBusySeconds() - machine0;
+  const groups1 = cpuByGroup(o.cpuGroups);
   const wrkCpu = Number(proc.resourceUsage()?.cpuTime.total ?? 0n) / 1e6;
 
   const line = stdout.split("\n").find((l) => l.startsWith("BENCH_JSON "));
@@ -66,6 +69,8 @@ export async function runWrk(o: WrkOptions): Promise<WrkRun> {
   };
   const seconds = r.duration_us / 1e6;
   const e = r.errors;
+  const cpu: Record<string, number> = { wrk: wrkCpu / wall, machine: machine / wall };
+  for (const [group, after] of Object.entries(groups1)) cpu[group] = cpuDelta(groups0[group], after) / wall;
   return {
     rps: r.requests / seconds,
     requests: r.requests,
@@ -78,8 +83,56 @@ export async function runWrk(o: WrkOptions): Promise<WrkRun> {
     maxMs: r.max_us / 1000,
     errors: e,
     errorCount: e.connect + e.read + e.write + e.status + e.timeout,
-    cpu: { wrk: wrkCpu / wall, server: serverCpu / wall, machine: machineCpu / wall },
+    cpu,
   };
+}
+
+/** CPU seconds of each process of each group; processes that are gone are left out. */
+function cpuByGroup(groups: Record<string, number[]>): Record<string, Map<number, number>> {
+  const out: Record<string, Map<number, number>> = {};
+  for (const [group, pids] of Object.entries(groups)) {
+    const m = new Map<number, number>();
+    for (const pid of pids) {
+      try {
+        m.set(pid, processCpuSeconds(pid));
+      } catch {
+        // exited
+      }
+    }
+    out[group] = m;
+  }
+  return out;
+}
+
+/** CPU seconds a group used between two readings, counting only processes present in both. */
+function cpuDelta(before: Map<number, number> | undefined, after: Map<number, number>): number {
+  let sum = 0;
+  for (const [pid, seconds] of after) {
+    const start = before?.get(pid);
+    if (start !== undefined) sum += seconds - start;
+  }
+  return sum;
+}
+
+/** Pids of every process whose command name is `comm` (e.g. all PostgreSQL backends). */
+export function pidsNamed(comm: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, "utf8").trim() === comm) pids.push(Number(entry));
+    } catch {
+      // exited while we looked
+    }
+  }
+  return pids;
+}
+
+/** Cores busy over `ms`, for the whole machine (to wait for other people's jobs to finish). */
+export async function machineBusyCores(ms: number): Promise<number> {
+  const before = machineBusySeconds();
+  await Bun.sleep(ms);
+  return (machineBusySeconds() - before) / (ms / 1000);
 }
 
 /** utime + stime of one process, in seconds. */

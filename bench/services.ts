@@ -200,7 +200,12 @@ export async function startChitram(children: Children, o: ChitramOptions): Promi
     CACHE_ENABLED: String(o.cacheEnabled),
     CACHE_KEY_PREFIX: "bench",
     CACHE_DEBUG: "false",
-    RATE_LIMIT_ENABLED: "false",
+    RATE_LIMIT_ENABLED: "false", // otherwise 10 uploads per minute
+    // Pinned to chitram's defaults so the caller's environment cannot change what is measured.
+    LOCAL_STORAGE_PATH: "",
+    MAX_FILE_SIZE_MB: "5",
+    UPLOAD_CONCURRENCY_LIMIT: "10",
+    UPLOAD_CONCURRENCY_TIMEOUT: "30",
   };
   const logFile = join(o.logDir, `${o.name}.log`);
   const proc = children.spawn(["bun", ...(o.bunFlags ?? []), "run", "src/main.ts"], { logFile, env });
@@ -271,4 +276,27 @@ export async function createDatabase(): Promise<BenchDatabase> {
   } finally {
     await admin.end({ timeout: 5 });
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// chitram's log: warnings it wrote while something was measured say why a number looks odd.
+
+export const logSize = (server: Server) => Bun.file(server.logFile).size;
+
+/** Warn/error lines logged since byte `offset`, tallied: e.g. `2× Redis cache disconnected… (no answer…)`. */
+export async function logWarningsSince(server: Server, offset: number): Promise<string[]> {
+  const text = await Bun.file(server.logFile).slice(offset).text();
+  const tally = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    let entry: { level?: string; msg?: string; reason?: string };
+    try {
+      entry = JSON.parse(line) as typeof entry;
+    } catch {
+      continue;
+    }
+    if (entry.level !== "warn" && entry.level !== "error") continue;
+    const key = `${entry.level} "${(entry.msg ?? "").split(";")[0]}"${entry.reason ? ` (${entry.reason})` : ""}`;
+    tally.set(key, (tally.get(key) ?? 0) + 1);
+  }
+  return [...tally].map(([k, n]) => `${n}× ${k}`);
 }

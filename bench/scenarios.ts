@@ -1,0 +1,207 @@
+// The scenarios: which server wrk loads with which script, and the hooks that put the system in
+// the state a scenario measures (cache warm, Redis killed or frozen) and confirm it is there.
+import type { Fixtures } from "./fixtures.ts";
+import { inParallel } from "./measure.ts";
+import { cacheState, waitForCacheState, type BenchRedis, type Server } from "./services.ts";
+
+const API = "/api/v1/images";
+
+export type Kind = "metadata" | "download" | "upload";
+
+/** What wrk is pointed at. */
+export type Load = {
+  server: Server;
+  url: string;
+  script: "random-path.lua" | "upload.lua";
+  args: string[];
+  timeoutSeconds: number;
+};
+
+/** One note per label, e.g. { "X-Cache": "HIT 20/20" }. */
+export type Notes = Record<string, string>;
+
+export type Scenario = {
+  key: string;
+  label: string;
+  kind: Kind;
+  /** Key of the scenario this one is compared with. */
+  ceiling?: string;
+  /** Bytes of the uploaded file, for MB/s. */
+  uploadBytes?: number;
+  load: Load;
+  /** Before the warm-up: bring the system into this scenario's state. */
+  setUp?: () => Promise<void>;
+  /** After the warm-up, before measuring: confirm the state. */
+  check?: () => Promise<Notes>;
+  /** Starts observing right before the measured run; the returned function ends it. */
+  observe?: () => Promise<() => Promise<Notes>>;
+  /** After measuring: undo what setUp did. */
+  tearDown?: () => Promise<void>;
+};
+
+export type Context = {
+  redis: BenchRedis;
+  ceiling: Server;
+  /** PostgreSQL + Redis cache: HIT, Redis dead/frozen, downloads, uploads. */
+  cached: Server;
+  /** Same PostgreSQL database, CACHE_ENABLED=false. */
+  uncached: Server;
+  /** Embedded PGlite, CACHE_ENABLED=false, its own images. */
+  pglite: Server;
+  pgIds: string[];
+  pgliteIds: string[];
+  files: { pgIds: string; pgliteIds: string; id10k: string; id1m: string; ceil10k: string; ceil1m: string; uploadBody: string };
+  uploadBoundary: string;
+  fixtures: Fixtures;
+};
+
+export function defineScenarios(ctx: Context): Scenario[] {
+  const { ceiling, cached, uncached, pglite, files, redis } = ctx;
+  const randomPath = (server: Server, idsFile: string, prefix: string, suffix = ""): Load => ({
+    server,
+    url: server.url,
+    script: "random-path.lua",
+    args: suffix ? [idsFile, prefix, suffix] : [idsFile, prefix],
+    timeoutSeconds: 5,
+  });
+  const metadata = (server: Server, idsFile: string) => randomPath(server, idsFile, `${API}/`);
+  const xCache = (server: Server, ids: string[]) => async (): Promise<Notes> => ({ "X-Cache": await sampleXCache(server, ids) });
+  const redisUp = async () => {
+    // Every scenario but dead/frozen starts with Redis up and chitram's breaker closed.
+    await redis.start();
+    await waitForCacheState(cached, "connected");
+  };
+
+  return [
+    { key: "ceiling-json", label: "ceiling: Bun.serve JSON", kind: "metadata", load: randomPath(ceiling, files.pgIds, "/meta/") },
+    {
+      key: "cache-hit",
+      label: "metadata, cache HIT (PostgreSQL + Redis)",
+      kind: "metadata",
+      ceiling: "ceiling-json",
+      load: metadata(cached, files.pgIds),
+      async setUp() {
+        await redisUp();
+        await warmCache(cached, ctx.pgIds); // a HIT run must not measure misses
+      },
+      check: xCache(cached, ctx.pgIds),
+      async observe() {
+        // Redis' own counters tell whether every request of the run really was a hit.
+        const before = await redis.stats();
+        return async () => {
+          const after = await redis.stats();
+          const hits = (after.keyspace_hits ?? 0) - (before.keyspace_hits ?? 0);
+          const misses = (after.keyspace_misses ?? 0) - (before.keyspace_misses ?? 0);
+          return { "Redis GET hit rate": `${((100 * hits) / Math.max(1, hits + misses)).toFixed(2)}%` };
+        };
+      },
+    },
+    {
+      key: "db-postgres",
+      label: "metadata, DB only: PostgreSQL",
+      kind: "metadata",
+      ceiling: "ceiling-json",
+      load: metadata(uncached, files.pgIds),
+      check: xCache(uncached, ctx.pgIds),
+    },
+    {
+      key: "db-pglite",
+      label: "metadata, DB only: embedded PGlite",
+      kind: "metadata",
+      ceiling: "ceiling-json",
+      load: metadata(pglite, files.pgliteIds),
+      check: xCache(pglite, ctx.pgliteIds),
+    },
+    {
+      key: "redis-dead",
+      label: "metadata, Redis dead (SIGKILL)",
+      kind: "metadata",
+      ceiling: "ceiling-json",
+      load: metadata(cached, files.pgIds),
+      async setUp() {
+        await redisUp();
+        await redis.kill();
+        await waitForCacheState(cached, "disconnected");
+      },
+      check: xCache(cached, ctx.pgIds),
+      tearDown: redisUp, // chitram reconnects by itself
+    },
+    {
+      key: "redis-frozen",
+      label: "metadata, Redis frozen (SIGSTOP)",
+      kind: "metadata",
+      ceiling: "ceiling-json",
+      load: metadata(cached, files.pgIds),
+      async setUp() {
+        await redisUp();
+        redis.freeze();
+      },
+      async check() {
+        return { "X-Cache": await sampleXCache(cached, ctx.pgIds), "/health cache": await cacheState(cached) };
+      },
+      async tearDown() {
+        redis.thaw();
+        await waitForCacheState(cached, "connected");
+      },
+    },
+    { key: "ceiling-file-10k", label: `ceiling: Bun.file ${sizeLabel(ctx.fixtures.download10k)}`, kind: "download", load: randomPath(ceiling, files.ceil10k, "/file/") },
+    {
+      key: "file-10k",
+      label: `download ${sizeLabel(ctx.fixtures.download10k)} via chitram`,
+      kind: "download",
+      ceiling: "ceiling-file-10k",
+      load: randomPath(cached, files.id10k, `${API}/`, "/file"),
+      setUp: redisUp,
+    },
+    { key: "ceiling-file-1m", label: `ceiling: Bun.file ${sizeLabel(ctx.fixtures.download1m)}`, kind: "download", load: randomPath(ceiling, files.ceil1m, "/file/") },
+    {
+      key: "file-1m",
+      label: `download ${sizeLabel(ctx.fixtures.download1m)} via chitram`,
+      kind: "download",
+      ceiling: "ceiling-file-1m",
+      load: randomPath(cached, files.id1m, `${API}/`, "/file"),
+      setUp: redisUp,
+    },
+    {
+      key: "upload-100k",
+      label: `upload ${sizeLabel(ctx.fixtures.upload100k)} JPEG (PostgreSQL + Redis)`,
+      kind: "upload",
+      uploadBytes: Bun.file(ctx.fixtures.upload100k).size,
+      load: {
+        server: cached,
+        url: `${cached.url}${API}/upload`,
+        script: "upload.lua",
+        args: [files.uploadBody, ctx.uploadBoundary],
+        timeoutSeconds: 10, // 50 connections share 10 upload slots: the wait is part of the latency
+      },
+      setUp: redisUp,
+    },
+  ];
+}
+
+export function sizeLabel(path: string): string {
+  const size = Bun.file(path).size;
+  return size >= 1e6 ? `${(size / 1e6).toFixed(2)} MB` : `${(size / 1e3).toFixed(1)} kB`;
+}
+
+/** GETs every id once, so the cache holds them all. */
+async function warmCache(server: Server, ids: string[]): Promise<void> {
+  await inParallel(ids, 16, 120_000, async (id) => {
+    const res = await fetch(`${server.url}${API}/${id}`, { signal: AbortSignal.timeout(10_000) });
+    await res.arrayBuffer();
+    if (res.status !== 200) throw new Error(`warming ${id} on ${server.name}: ${res.status}`);
+  });
+}
+
+/** Fetches `n` random ids and tallies their X-Cache headers, e.g. "HIT 20/20". */
+async function sampleXCache(server: Server, ids: string[], n = 20): Promise<string> {
+  const tally = new Map<string, number>();
+  for (let i = 0; i < n; i++) {
+    const id = ids[Math.floor(Math.random() * ids.length)]!;
+    const res = await fetch(`${server.url}${API}/${id}`, { signal: AbortSignal.timeout(5_000) });
+    await res.arrayBuffer();
+    const key = res.status === 200 ? (res.headers.get("x-cache") ?? "none") : `status ${res.status}`;
+    tally.set(key, (tally.get(key) ?? 0) + 1);
+  }
+  return [...tally].map(([k, v]) => `${k} ${v}/${n}`).join(", ");
+}
