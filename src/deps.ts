@@ -53,7 +53,7 @@ export async function buildDeps(config: Config, opts: BuildOptions = {}): Promis
     if (!opts.database) await database.close().catch(() => {});
     throw err;
   }
-  const repo = createImagesRepo(database.db);
+  const repo = createImagesRepo(database.db, { maxInFlight: database.maxConnections });
   const storage = createLocalStorage(config.LOCAL_STORAGE_PATH);
 
   // One Redis connection for the cache and the rate limiter, unless neither wants it.

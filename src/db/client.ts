@@ -16,6 +16,8 @@ export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
 export type DatabaseHandle = {
   db: Database;
   kind: "postgres" | "pglite";
+  /** Connections in the pool: the repository keeps queries in flight at or below it. */
+  maxConnections: number;
   /** Round-trips `select 1`; rejects when the database is unreachable. */
   ping(): Promise<void>;
   migrate(): Promise<void>;
@@ -32,8 +34,9 @@ const loggerOf = (opts: DatabaseOptions) => (opts.logQuery ? { logger: { logQuer
 
 /** postgres.js pool. Fails fast (5 s connect timeout) so an unreachable database becomes a 503, not a hang. */
 export function createPostgresDatabase(url: string, opts: PostgresOptions = {}): DatabaseHandle {
+  const maxConnections = opts.maxConnections ?? 10;
   const client = postgres(url, {
-    max: opts.maxConnections ?? 10,
+    max: maxConnections,
     connect_timeout: opts.connectTimeoutSeconds ?? 5,
     idle_timeout: 60,
     onnotice: () => {},
@@ -42,6 +45,7 @@ export function createPostgresDatabase(url: string, opts: PostgresOptions = {}):
   return {
     db,
     kind: "postgres",
+    maxConnections,
     ping: async () => {
       await client`select 1`;
     },
@@ -73,6 +77,7 @@ export function wrapPglite(pg: PGlite, opts: DatabaseOptions & { ownsClient?: bo
   return {
     db,
     kind: "pglite",
+    maxConnections: 1,
     ping: async () => {
       await db.execute(sql`select 1`);
     },

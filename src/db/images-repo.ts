@@ -1,5 +1,6 @@
 import { eq, sql } from "drizzle-orm";
 import type { Database } from "./client.ts";
+import { createInFlightLimit } from "./in-flight-limit.ts";
 import { images, type ImageRow, type NewImageRow } from "./schema.ts";
 
 /** SQL for the `images` table. Knows nothing of HTTP or the cache. */
@@ -14,29 +15,35 @@ export type ImagesRepo = {
   count(): Promise<number>;
 };
 
-export function createImagesRepo(db: Database): ImagesRepo {
+/** `maxInFlight`: at most this many queries at once (the pool size); see in-flight-limit.ts. */
+export function createImagesRepo(db: Database, opts: { maxInFlight?: number } = {}): ImagesRepo {
+  const limited = createInFlightLimit(opts.maxInFlight ?? 10);
   // Hot paths are prepared once: drizzle otherwise rebuilds the SQL for every request.
   const byId = db.select().from(images).where(eq(images.id, sql.placeholder("id"))).limit(1).prepare("images_by_id");
 
   return {
-    async insert(row) {
-      const [inserted] = await db.insert(images).values(row).returning();
-      return inserted!;
-    },
-    async findById(id) {
-      const [row] = await byId.execute({ id });
-      return row;
-    },
-    async deleteWith(id, fn) {
-      return db.transaction(async (tx) => {
-        const [row] = await tx.delete(images).where(eq(images.id, id)).returning();
-        if (row) await fn(row);
+    insert: (row) =>
+      limited(async () => {
+        const [inserted] = await db.insert(images).values(row).returning();
+        return inserted!;
+      }),
+    findById: (id) =>
+      limited(async () => {
+        const [row] = await byId.execute({ id });
         return row;
-      });
-    },
-    async count() {
-      const [r] = await db.select({ n: sql<number>`count(*)::int` }).from(images);
-      return r?.n ?? 0;
-    },
+      }),
+    deleteWith: (id, fn) =>
+      limited(() =>
+        db.transaction(async (tx) => {
+          const [row] = await tx.delete(images).where(eq(images.id, id)).returning();
+          if (row) await fn(row);
+          return row;
+        }),
+      ),
+    count: () =>
+      limited(async () => {
+        const [r] = await db.select({ n: sql<number>`count(*)::int` }).from(images);
+        return r?.n ?? 0;
+      }),
   };
 }

