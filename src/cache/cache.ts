@@ -106,6 +106,8 @@ export function createRedisCache(conn: RedisConnection, logger: Logger, opts: Ca
   return {
     state: () => conn.state(),
     wrap<T>(key: string, codec: Codec<T>, load: () => Promise<T | undefined>) {
+      // Breaker open: straight to the origin, without the cache's async hops (Redis-down fast path).
+      if (conn.state() !== "connected") return load().then((value) => ({ value, status: "DISABLED" as const }));
       const running = inflight.get(key);
       if (running) return running as Promise<{ value: T | undefined; status: CacheStatus }>;
       const p = readThrough(key, codec, load).finally(() => {

@@ -16,6 +16,7 @@ import { contentDisposition, sanitizeFilename } from "../images/filename.ts";
 // limit plus this are read; anything larger is refused while streaming, before it is all read.
 const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
 const MAX_PARTS = 16;
+const LARGE_UPLOAD_BYTES = 1024 * 1024;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Canonical (lower-case) id, or a 404: a malformed id is simply not found. */
@@ -79,8 +80,23 @@ const uploadSlot = createMiddleware<AppEnv>(async (c, next) => {
     await next();
   } finally {
     release();
+    if (Number(c.req.header("content-length") ?? 0) > LARGE_UPLOAD_BYTES) collectSoon();
   }
 });
+
+// A large upload leaves ~3 copies of its body (request buffer, form part, bytes) that only a full
+// collection frees; left to the collector's own schedule, 20 concurrent 5 MiB uploads peaked at
+// 364 MB RSS (474 MB on a second burst); with a coalesced full GC after them, 230–237 MB.
+// A full GC here takes a few ms; uploads finishing together share one.
+let collectPending = false;
+function collectSoon() {
+  if (collectPending) return;
+  collectPending = true;
+  setImmediate(() => {
+    collectPending = false;
+    Bun.gc(true);
+  });
+}
 
 const tooLarge = (maxBytes: number) =>
   new ApiError("FILE_TOO_LARGE", `File exceeds the maximum size of ${maxBytes} bytes`, { max_size_bytes: maxBytes });
@@ -124,7 +140,7 @@ export const imageRoutes = new Hono<AppEnv>()
     if (file.size === 0) throw new ApiError("INVALID_REQUEST", "The uploaded file is empty", { field: "file" });
     if (file.size > config.maxFileBytes) throw tooLarge(config.maxFileBytes);
 
-    const bytes = new Uint8Array(await file.arrayBuffer());
+    const bytes = await file.bytes();
     const image = await inspectImage(bytes, { allowed: config.ALLOWED_CONTENT_TYPES, maxPixels: config.MAX_IMAGE_PIXELS });
 
     const id = crypto.randomUUID();
