@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, spyOn, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createHarness, type DbKind, type Harness } from "./support/harness.ts";
 import { makePng } from "./support/images.ts";
 import { startTestRedis, type TestRedis } from "./support/redis-server.ts";
@@ -314,4 +317,25 @@ describe.if(HAVE_REDIS)("Redis failures never fail or slow a request", () => {
       await late.stop();
     }
   }, 30_000);
+});
+
+describe("file route across instances", () => {
+  test("an image deleted on one instance is 404 on another that served its file moments before", async () => {
+    const shared = mkdtempSync(join(tmpdir(), "chitram-shared-"));
+    const a = await createHarness({ db: DB, env: { LOCAL_STORAGE_PATH: shared } });
+    const b = await createHarness({ db: DB, env: { LOCAL_STORAGE_PATH: shared } });
+    try {
+      const { id, delete_token } = await upload(a);
+      const first = await b.request(`/api/v1/images/${id}/file`);
+      expect(first.status).toBe(200); // b now remembers where the bytes are
+      await first.arrayBuffer();
+      expect((await a.request(`/api/v1/images/${id}?delete_token=${delete_token}`, { method: "DELETE" })).status).toBe(204);
+      expect((await b.request(`/api/v1/images/${id}/file`)).status).toBe(404);
+      expect((await b.request(`/api/v1/images/${id}`)).status).toBe(404);
+    } finally {
+      await a.close();
+      await b.close();
+      rmSync(shared, { recursive: true, force: true });
+    }
+  });
 });

@@ -10,7 +10,7 @@ import { ApiError, imageNotFound } from "../errors.ts";
 import { fileResponse } from "../http/file-response.ts";
 import { validate } from "../http/validate.ts";
 import { inspectImage } from "../images/detect.ts";
-import { contentDisposition, sanitizeFilename } from "../images/filename.ts";
+import { sanitizeFilename } from "../images/filename.ts";
 
 // Multipart framing around the file: boundaries, part headers, a filename. Bodies up to the file
 // limit plus this are read; anything larger is refused while streaming, before it is all read.
@@ -181,19 +181,14 @@ export const imageRoutes = new Hono<AppEnv>()
   .get("/:id/file", async (c) => {
     const id = imageId(c.req.param("id"));
     const { images, storage } = c.var.deps;
-    const { row } = await images.get(id);
-    if (!row) throw imageNotFound(id);
-    const object = await storage.get(row.storageKey);
+    const info = await images.fileInfo(id);
+    if (!info) throw imageNotFound(id);
+    const object = await storage.get(info.storageKey);
     if (!object) {
-      await images.forget(id); // deleted elsewhere since we cached it
+      await images.forget(id); // deleted (here or on another instance) since it was cached
       throw imageNotFound(id);
     }
-    return fileResponse(c.req.raw, object.blob, {
-      contentType: row.contentType,
-      size: object.size,
-      etag: `"${row.sha256}"`,
-      disposition: contentDisposition(row.filename),
-    });
+    return fileResponse(c.req.raw, object.blob, { ...info, size: object.size });
   })
 
   .delete("/:id", validate("query", z.object({ delete_token: z.string().max(256).optional() })), async (c) => {
