@@ -3,7 +3,7 @@
 // multipart bodies for wrk. Generated once into bench/.work/fixtures and reused across runs.
 import { existsSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { deflateSync } from "node:zlib";
+import { concat, makePng } from "../test/support/images.ts";
 
 // /usr/local/bin/convert on these machines is a stand-in; only the real ImageMagick will do.
 const CONVERT = "/usr/bin/convert";
@@ -30,7 +30,7 @@ export async function prepareFixtures(dir: string, maxUploadBytes: number): Prom
     download10k: await noiseJpeg(join(dir, "dl-10k.jpg"), 10_000),
     download1m: await noiseJpeg(join(dir, "dl-1m.jpg"), 1_000_000),
     upload100k: await noiseJpeg(join(dir, "up-100k.jpg"), 100_000),
-    upload5m: { bytes: paddedPng(maxUploadBytes), size: maxUploadBytes },
+    upload5m: { bytes: makePng({ padTo: maxUploadBytes }), size: maxUploadBytes },
   };
 }
 
@@ -54,44 +54,6 @@ async function convert(args: string[]): Promise<void> {
   const [code, err] = await Promise.all([p.exited, new Response(p.stderr).text()]);
   clearTimeout(guard);
   if (code !== 0) throw new Error(`convert ${args.join(" ")} failed: ${err}`);
-}
-
-/** A 2x2 PNG padded with a private ancillary chunk ("prVt", valid CRC) to exactly `size` bytes. */
-export function paddedPng(size: number): Uint8Array<ArrayBuffer> {
-  const ihdr = new Uint8Array(13);
-  const v = new DataView(ihdr.buffer);
-  v.setUint32(0, 2);
-  v.setUint32(4, 2);
-  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
-  const head = concat([
-    new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    pngChunk("IHDR", ihdr),
-    pngChunk("IDAT", deflateSync(new Uint8Array(2 * (1 + 3 * 2)))),
-  ]);
-  const tail = pngChunk("IEND", new Uint8Array(0));
-  const padding = size - head.length - tail.length - 12;
-  if (padding < 0) throw new Error(`a PNG cannot be as small as ${size} bytes`);
-  return concat([head, pngChunk("prVt", new Uint8Array(padding)), tail]);
-}
-
-function pngChunk(type: string, data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(12 + data.length);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, data.length);
-  out.set(new TextEncoder().encode(type), 4);
-  out.set(data, 8);
-  view.setUint32(8 + data.length, Bun.hash.crc32(out.subarray(4, 8 + data.length)) >>> 0);
-  return out;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 /** A multipart/form-data body with one `file` field, as browsers and curl -F send it. */

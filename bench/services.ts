@@ -4,6 +4,7 @@ import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import postgres from "postgres";
+import { redisCommand } from "../test/support/redis-server.ts";
 
 const REPO_ROOT = join(import.meta.dir, "..");
 export const POSTGRES_ADMIN_URL = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
@@ -130,47 +131,6 @@ export async function createRedis(children: Children, dir: string): Promise<Benc
   };
 }
 
-/** Sends one RESP command and resolves with the first reply line, or a bulk string's contents. */
-function redisCommand(port: number, args: string[], timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buf = Buffer.alloc(0);
-    const fail = (e: unknown) => {
-      clearTimeout(timer);
-      reject(e instanceof Error ? e : new Error(String(e)));
-    };
-    const timer = setTimeout(() => reject(new Error(`redis ${args[0]} timed out`)), timeoutMs);
-    Bun.connect({
-      hostname: "127.0.0.1",
-      port,
-      socket: {
-        open(s) {
-          s.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("")}`);
-        },
-        data(s, d) {
-          buf = Buffer.concat([buf, d]);
-          const reply = parseReply(buf);
-          if (reply === undefined) return;
-          clearTimeout(timer);
-          s.end();
-          resolve(reply);
-        },
-        error: (_s, e) => fail(e),
-        connectError: (_s, e) => fail(e),
-      },
-    }).catch(fail);
-  });
-}
-
-function parseReply(buf: Buffer): string | undefined {
-  const nl = buf.indexOf("\r\n");
-  if (nl < 0) return undefined;
-  const head = buf.subarray(0, nl).toString();
-  if (head[0] !== "$") return head;
-  const len = Number(head.slice(1));
-  if (len < 0) return "(nil)";
-  const body = buf.subarray(nl + 2);
-  return body.length >= len + 2 ? body.subarray(0, len).toString() : undefined;
-}
 
 // ---------------------------------------------------------------------------------------------
 // HTTP servers: chitram from source and the ceiling server.

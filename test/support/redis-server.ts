@@ -37,7 +37,7 @@ export async function startTestRedis(): Promise<TestRedis> {
   }
 
   async function ping(): Promise<boolean> {
-    return (await raw(port, ["PING"], 300)) === "+PONG";
+    return (await redisCommand(port, ["PING"], 300)) === "+PONG";
   }
 
   const r: TestRedis = {
@@ -61,7 +61,7 @@ export async function startTestRedis(): Promise<TestRedis> {
     thaw() {
       proc?.kill("SIGCONT");
     },
-    command: (...args) => raw(port, args, 2_000),
+    command: (...args) => redisCommand(port, args, 2_000),
     async stop() {
       if (!proc) return;
       proc.kill("SIGCONT");
@@ -74,8 +74,8 @@ export async function startTestRedis(): Promise<TestRedis> {
   return r;
 }
 
-/** Sends one RESP command and returns the first reply line (or the bulk string). */
-function raw(port: number, args: string[], timeoutMs: number): Promise<string> {
+/** Sends one RESP command and returns the first reply line (or the bulk string). Shared with bench/. */
+export function redisCommand(port: number, args: string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     let buf = Buffer.alloc(0);
     const timer = setTimeout(() => reject(new Error("redis command timeout")), timeoutMs);
