@@ -1,7 +1,10 @@
 import type { Deps } from "./deps.ts";
 
-/** The one Hono environment every router uses: dependencies and the request id on the context. */
+/**
+ * The one Hono environment every router uses: dependencies, the request id, and the client's
+ * address once something has resolved it (see `clientOf` in routes/images.ts).
+ */
 export type AppEnv = {
-  Variables: { deps: Deps; requestId: string };
+  Variables: { deps: Deps; requestId: string; clientIp: string | undefined };
   Bindings: { server?: { requestIP(req: Request): { address: string } | null } };
 };

@@ -6,7 +6,7 @@ import { createImagesRepo, type ImagesRepo } from "./db/images-repo.ts";
 import { createClientIpResolver, type ClientIpResolver } from "./http/client-ip.ts";
 import { createRateLimiter, type RateLimiter } from "./http/rate-limit.ts";
 import { createUploadSlots, type UploadSlots } from "./http/upload-slots.ts";
-import { createImageLookup, type ImageLookup } from "./images/image-cache.ts";
+import { createImageLookup, imageCacheKey, type ImageLookup } from "./images/image-cache.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createLocalStorage } from "./storage/local.ts";
 import type { Storage } from "./storage/types.ts";
@@ -66,7 +66,7 @@ export async function buildDeps(config: Config, opts: BuildOptions = {}): Promis
       ? createRedisCache(redis, logger, {
           ttlSeconds: config.CACHE_TTL_SECONDS,
           debug: config.CACHE_DEBUG,
-          keyPattern: `${config.CACHE_KEY_PREFIX}:image:*`,
+          keyPattern: imageCacheKey(config.CACHE_KEY_PREFIX, "*"),
         })
       : createDisabledCache();
   if (redis) await redis.ready(opts.redisStartupWaitMs ?? 1_000);

@@ -1,3 +1,4 @@
+import type { RedisClientType } from "redis";
 import type { Logger } from "../logger.ts";
 import { SKIPPED, type RedisConnection } from "./redis-connection.ts";
 
@@ -47,6 +48,8 @@ export function createRedisCache(conn: RedisConnection, logger: Logger, opts: Ca
   const pending = new Set<string>();
   let pendingOverflow = false;
   const debug = opts.debug ? (event: string, key: string) => logger.debug(`cache ${event}`, { key }) : () => {};
+  const invalidateOn = (client: RedisClientType, key: string) =>
+    client.eval(INVALIDATE, { keys: [key, tombstoneOf(key)], arguments: [String(tombstoneMs)] });
 
   // Before the breaker closes again, replay deletes that happened while Redis was unreachable:
   // otherwise an entry written before the outage would be served for a deleted image.
@@ -58,7 +61,7 @@ export function createRedisCache(conn: RedisConnection, logger: Logger, opts: Ca
       pendingOverflow = false;
     }
     for (const key of [...pending]) {
-      await client.eval(INVALIDATE, { keys: [key, tombstoneOf(key)], arguments: [String(tombstoneMs)] });
+      await invalidateOn(client, key);
       pending.delete(key);
     }
   });
@@ -120,13 +123,10 @@ export function createRedisCache(conn: RedisConnection, logger: Logger, opts: Ca
     async invalidate(key) {
       // Readers that start after this call must not join a load that began before it.
       inflight.delete(key);
-      let done = false;
-      try {
-        const r = await conn.run((c) => c.eval(INVALIDATE, { keys: [key, tombstoneOf(key)], arguments: [String(tombstoneMs)] }));
-        done = r !== SKIPPED;
-      } catch {
-        done = false;
-      }
+      const done = await conn.run((c) => invalidateOn(c, key)).then(
+        (r) => r !== SKIPPED,
+        () => false,
+      );
       if (done) {
         pending.delete(key);
         debug("INVALIDATE", key);

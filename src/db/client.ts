@@ -69,10 +69,6 @@ export function createPostgresDatabase(url: string, opts: PostgresOptions = {}):
 export async function createPgliteDatabase(dataDir: string | undefined, opts: DatabaseOptions = {}): Promise<DatabaseHandle> {
   if (dataDir !== undefined) mkdirSync(dirname(resolve(dataDir)), { recursive: true }); // ENOENT otherwise
   const pg = await PGlite.create(dataDir ?? "memory://", { ...(await loadPgliteAssets()) });
-  return wrapPglite(pg, opts);
-}
-
-export function wrapPglite(pg: PGlite, opts: DatabaseOptions & { ownsClient?: boolean } = {}): DatabaseHandle {
   const db = drizzlePglite(pg, { schema, ...loggerOf(opts) }) as unknown as Database;
   return {
     db,
@@ -83,7 +79,7 @@ export function wrapPglite(pg: PGlite, opts: DatabaseOptions & { ownsClient?: bo
     },
     migrate: () => runMigrations(db),
     close: async () => {
-      if (opts.ownsClient !== false && !pg.closed) await pg.close();
+      if (!pg.closed) await pg.close();
     },
   };
 }

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import { getConnInfo } from "hono/bun";
 import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
@@ -25,7 +25,7 @@ function imageId(raw: string): string {
   return raw.toLowerCase();
 }
 
-export function toMetadata(row: ImageRow) {
+function toMetadata(row: ImageRow) {
   return {
     id: row.id,
     filename: row.filename,
@@ -41,20 +41,27 @@ export function toMetadata(row: ImageRow) {
 
 const sha256Hex = (data: string | Uint8Array) => createHash("sha256").update(data).digest("hex");
 
-function peerAddress(c: Parameters<typeof getConnInfo>[0]): string | undefined {
-  try {
-    return getConnInfo(c).remote.address;
-  } catch {
-    return undefined; // in-process requests (tests) have no socket
+/** The client's address (socket peer, or X-Forwarded-For from a trusted proxy), resolved once per request. */
+function clientOf(c: Context<AppEnv>): string {
+  let ip = c.get("clientIp");
+  if (ip === undefined) {
+    let peer: string | undefined;
+    try {
+      peer = getConnInfo(c).remote.address;
+    } catch {
+      peer = undefined; // in-process requests (tests) have no socket
+    }
+    ip = c.var.deps.clientIp(peer, c.req.header("x-forwarded-for"));
+    c.set("clientIp", ip);
   }
+  return ip;
 }
 
 /** Refuses a client over its upload rate before any of the body is read; sets RateLimit-* headers. */
 const rateLimit = createMiddleware<AppEnv>(async (c, next) => {
-  const { rateLimiter, clientIp, config } = c.var.deps;
+  const { rateLimiter, config } = c.var.deps;
   if (!config.RATE_LIMIT_ENABLED) return next();
-  const client = clientIp(peerAddress(c), c.req.header("x-forwarded-for"));
-  const d = await rateLimiter.check(client);
+  const d = await rateLimiter.check(clientOf(c));
   const headers: Record<string, string> = {
     "RateLimit-Limit": String(d.limit),
     "RateLimit-Remaining": String(d.remaining),
@@ -135,7 +142,7 @@ async function readSingleFile(req: Request): Promise<File> {
 
 export const imageRoutes = new Hono<AppEnv>()
   .post("/upload", rateLimit, uploadSlot, limitBody, async (c) => {
-    const { config, repo, storage, images, clientIp } = c.var.deps;
+    const { config, repo, storage, images } = c.var.deps;
     const file = await readSingleFile(c.req.raw);
     if (file.size === 0) throw new ApiError("INVALID_REQUEST", "The uploaded file is empty", { field: "file" });
     if (file.size > config.maxFileBytes) throw tooLarge(config.maxFileBytes);
@@ -155,7 +162,7 @@ export const imageRoutes = new Hono<AppEnv>()
         storageKey,
         contentType: image.contentType,
         fileSize: bytes.byteLength,
-        uploadIp: clientIp(peerAddress(c), c.req.header("x-forwarded-for")),
+        uploadIp: clientOf(c),
         width: image.width,
         height: image.height,
         deleteTokenHash: sha256Hex(deleteToken),

@@ -87,8 +87,3 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
     },
   };
 }
-
-/** Every stored file has a row and every row of this harness' files exists: nothing orphaned. */
-export async function storedFiles(h: Harness): Promise<string[]> {
-  return h.deps.storage.list();
-}
