@@ -56,7 +56,9 @@ export function createRedisCache(conn: RedisConnection, logger: Logger, opts: Ca
   conn.onRecover(async (client) => {
     if (pendingOverflow) {
       for await (const keys of client.scanIterator({ MATCH: opts.keyPattern, COUNT: 1000 })) {
-        if (keys.length) await client.del(keys);
+        // Tombstones match the pattern too; they must stay, or a late reader could re-cache a deleted row.
+        const entries = keys.filter((k) => !k.endsWith(":tombstone"));
+        if (entries.length) await client.del(entries);
       }
       pendingOverflow = false;
     }
