@@ -72,6 +72,19 @@ export function defineScenarios(ctx: Context): Scenario[] {
     await waitForCacheState(cached, "connected");
   };
 
+  /** A file download through chitram and its ceiling: the same file from a bare Bun.serve. */
+  const download = (size: string, path: string, ceilingNamesFile: string, chitramIdsFile: string): Scenario[] => [
+    { key: `ceiling-file-${size}`, label: `ceiling: Bun.file ${sizeLabel(path)}`, kind: "download", load: randomPath(ceiling, ceilingNamesFile, "/file/") },
+    {
+      key: `file-${size}`,
+      label: `download ${sizeLabel(path)} via chitram`,
+      kind: "download",
+      ceiling: `ceiling-file-${size}`,
+      load: randomPath(cached, chitramIdsFile, `${API}/`, "/file"),
+      setUp: redisUp,
+    },
+  ];
+
   return [
     { key: "ceiling-json", label: "ceiling: Bun.serve JSON", kind: "metadata", load: randomPath(ceiling, files.pgIds, "/meta/") },
     {
@@ -144,24 +157,8 @@ export function defineScenarios(ctx: Context): Scenario[] {
         await waitForCacheState(cached, "connected");
       },
     },
-    { key: "ceiling-file-10k", label: `ceiling: Bun.file ${sizeLabel(ctx.fixtures.download10k)}`, kind: "download", load: randomPath(ceiling, files.ceil10k, "/file/") },
-    {
-      key: "file-10k",
-      label: `download ${sizeLabel(ctx.fixtures.download10k)} via chitram`,
-      kind: "download",
-      ceiling: "ceiling-file-10k",
-      load: randomPath(cached, files.id10k, `${API}/`, "/file"),
-      setUp: redisUp,
-    },
-    { key: "ceiling-file-1m", label: `ceiling: Bun.file ${sizeLabel(ctx.fixtures.download1m)}`, kind: "download", load: randomPath(ceiling, files.ceil1m, "/file/") },
-    {
-      key: "file-1m",
-      label: `download ${sizeLabel(ctx.fixtures.download1m)} via chitram`,
-      kind: "download",
-      ceiling: "ceiling-file-1m",
-      load: randomPath(cached, files.id1m, `${API}/`, "/file"),
-      setUp: redisUp,
-    },
+    ...download("10k", ctx.fixtures.download10k, files.ceil10k, files.id10k),
+    ...download("1m", ctx.fixtures.download1m, files.ceil1m, files.id1m),
     {
       key: "upload-100k",
       label: `upload ${sizeLabel(ctx.fixtures.upload100k)} JPEG (PostgreSQL + Redis)`,

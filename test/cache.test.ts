@@ -6,6 +6,7 @@ import { createHarness, type DbKind, type Harness } from "./support/harness.ts";
 import { makePng } from "./support/images.ts";
 import { startTestRedis, type TestRedis } from "./support/redis-server.ts";
 import { HAVE_POSTGRES, HAVE_REDIS } from "./support/services.ts";
+import { eventually } from "./support/wait.ts";
 
 // The cache depends on real Redis and real PostgreSQL behaviour: both are real here. Each
 // describe owns its redis-server on a spare port and may kill, freeze or restart it.
@@ -24,6 +25,17 @@ async function countingHarness(redis: TestRedis, env: Record<string, string> = {
   return Object.assign(h, { imageQueries: () => n });
 }
 
+/** A redis-server of the test's own and a query-counting chitram on it. */
+async function redisWithCountingHarness(): Promise<[TestRedis, Counted]> {
+  const redis = await startTestRedis();
+  return [redis, await countingHarness(redis)];
+}
+
+async function stopBoth(h: Harness, redis: TestRedis) {
+  await h.close();
+  await redis.stop();
+}
+
 async function upload(h: Harness) {
   const res = await h.upload(makePng(), "c.png");
   expect(res.status).toBe(201);
@@ -36,26 +48,13 @@ async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
   return [r, performance.now() - t];
 }
 
-async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000) {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await Bun.sleep(50);
-  }
-  throw new Error("condition not met in time");
-}
-
 describe.if(HAVE_REDIS)("metadata cache on real Redis", () => {
   let redis: TestRedis;
   let h: Counted;
   beforeAll(async () => {
-    redis = await startTestRedis();
-    h = await countingHarness(redis);
+    [redis, h] = await redisWithCountingHarness();
   });
-  afterAll(async () => {
-    await h.close();
-    await redis.stop();
-  });
+  afterAll(() => stopBoth(h, redis));
 
   test("start-up logs that the cache is connected", () => {
     expect(h.logs.some((l) => JSON.parse(l).msg === "Redis cache connected")).toBe(true);
@@ -216,13 +215,9 @@ describe.if(HAVE_REDIS)("Redis failures never fail or slow a request", () => {
   let redis: TestRedis;
   let h: Counted;
   beforeAll(async () => {
-    redis = await startTestRedis();
-    h = await countingHarness(redis);
+    [redis, h] = await redisWithCountingHarness();
   });
-  afterAll(async () => {
-    await h.close();
-    await redis.stop();
-  });
+  afterAll(() => stopBoth(h, redis));
 
   test("killed: reads and uploads succeed fast with X-Cache DISABLED; health degraded; then it all comes back", async () => {
     const { id } = await upload(h);

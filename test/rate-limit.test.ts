@@ -4,6 +4,7 @@ import { makePng } from "./support/images.ts";
 import { startTestRedis, type TestRedis } from "./support/redis-server.ts";
 import { rawExchange, serveHarness } from "./support/server.ts";
 import { HAVE_REDIS } from "./support/services.ts";
+import { eventually } from "./support/wait.ts";
 
 // Uploads go over a real socket so that the client's address is the real peer address.
 function uploadOver(url: string, headers: Record<string, string> = {}) {
@@ -104,13 +105,9 @@ describe.if(HAVE_REDIS)("upload rate limit (GCRA in Redis, shared by instances)"
     } finally {
       await redis.start();
     }
-    const until = Date.now() + 10_000;
-    let state = "";
-    while (Date.now() < until && state !== "redis") {
-      state = (await (await fetch(`${srv.url}/health`)).json()).rate_limiter;
-      await Bun.sleep(50);
-    }
-    expect(state).toBe("redis");
+    const limiterState = async () => (await (await fetch(`${srv.url}/health`)).json()).rate_limiter;
+    await eventually(async () => (await limiterState()) === "redis");
+    expect(await limiterState()).toBe("redis");
     expect(h.logs.some((l) => l.includes("Rate limiter now per instance"))).toBe(true);
   }, 30_000);
 

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { spareTcpPort } from "./support/redis-server.ts";
 import { HAVE_POSTGRES, TEST_DATABASE_URL } from "./support/services.ts";
+import { eventually } from "./support/wait.ts";
 
 describe.if(HAVE_POSTGRES)("server timeouts", () => {
   let proc: Subprocess;
@@ -20,8 +21,7 @@ describe.if(HAVE_POSTGRES)("server timeouts", () => {
       stdout: "ignore",
       stderr: "ignore",
     });
-    const until = Date.now() + 20_000;
-    while (Date.now() < until && !(await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false))) await Bun.sleep(20);
+    await eventually(() => fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok), 20_000, 20, "chitram answering");
   }, 30_000);
   afterAll(async () => {
     proc.kill("SIGTERM");

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHarness, type Harness } from "./support/harness.ts";
 import { makePng } from "./support/images.ts";
 import { serveHarness } from "./support/server.ts";
+import { eventually } from "./support/wait.ts";
 
 /** An upload whose body stalls after its first bytes until `release()` is called. */
 function stalledUpload(url: string) {
@@ -92,8 +93,7 @@ describe("upload slots (ADR-0010)", () => {
     await Bun.sleep(100);
     ctrl.abort();
     expect(await aborted).toBe("aborted");
-    const until = Date.now() + 5_000;
-    while (Date.now() < until && (await health()) !== "0/2 active") await Bun.sleep(50);
+    await eventually(async () => (await health()) === "0/2 active", 5_000);
     expect(await health()).toBe("0/2 active");
     expect(await h.deps.storage.list()).toHaveLength(5); // only the five successful uploads of the tests above
   });

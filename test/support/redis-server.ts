@@ -2,6 +2,7 @@
 // frozen (SIGSTOP) and thawed by that test alone. The shared Redis on 6379 is never touched.
 import type { Subprocess } from "bun";
 import { REDIS_SERVER_BINARY } from "./services.ts";
+import { eventually } from "./wait.ts";
 
 export type TestRedis = {
   port: number;
@@ -26,19 +27,7 @@ export async function startTestRedis(): Promise<TestRedis> {
   const port = await spareTcpPort();
   let proc: Subprocess | undefined;
 
-  async function waitUntil(up: boolean) {
-    const until = Date.now() + 5_000;
-    while (Date.now() < until) {
-      const ok = await ping().catch(() => false);
-      if (ok === up) return;
-      await Bun.sleep(20);
-    }
-    throw new Error(`redis on ${port} did not become ${up ? "ready" : "unreachable"}`);
-  }
-
-  async function ping(): Promise<boolean> {
-    return (await redisCommand(port, ["PING"], 300)) === "+PONG";
-  }
+  const ping = async () => (await redisCommand(port, ["PING"], 300)) === "+PONG";
 
   const r: TestRedis = {
     port,
@@ -48,7 +37,7 @@ export async function startTestRedis(): Promise<TestRedis> {
         [REDIS_SERVER_BINARY, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no"],
         { stdout: "ignore", stderr: "ignore" },
       );
-      await waitUntil(true);
+      await eventually(ping, 5_000, 20, `redis on ${port} ready`);
     },
     async kill() {
       proc?.kill("SIGKILL");
