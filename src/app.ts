@@ -3,8 +3,8 @@ import { requestId } from "hono/request-id";
 import type { AppEnv } from "./app-env.ts";
 import type { Deps } from "./deps.ts";
 import { ApiError, isDatabaseUnavailable } from "./errors.ts";
-import { healthRoutes } from "./routes/health.ts";
-import { imageRoutes } from "./routes/images.ts";
+import { healthRoutes } from "./health/routes.ts";
+import { imageRoutes } from "./images/routes.ts";
 
 /** The HTTP application over already-built dependencies. Tests call `createApp(deps).request(...)`. */
 export function createApp(deps: Deps) {

@@ -2,7 +2,7 @@ import { createDisabledCache, createRedisCache, type Cache } from "./cache/cache
 import { createRedisConnection, redisUrlFromConfig, type RedisConnection, type RedisConnectionOptions } from "./cache/redis-connection.ts";
 import type { Config } from "./config.ts";
 import { createPgliteDatabase, createPostgresDatabase, type DatabaseHandle, type DatabaseOptions } from "./db/client.ts";
-import { createImagesRepo, type ImagesRepo } from "./db/images-repo.ts";
+import { createImagesRepo, type ImagesRepo } from "./images/repo.ts";
 import { createClientIpResolver, type ClientIpResolver } from "./http/client-ip.ts";
 import { createRateLimiter, type RateLimiter } from "./http/rate-limit.ts";
 import { createUploadSlots, type UploadSlots } from "./http/upload-slots.ts";

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, test } from "bun:test";
-import { createImagesRepo, type ImagesRepo } from "../src/db/images-repo.ts";
+import { createImagesRepo, type ImagesRepo } from "../src/images/repo.ts";
 import { database, type DbKind } from "./support/harness.ts";
 import { HAVE_POSTGRES } from "./support/services.ts";
 

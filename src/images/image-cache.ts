@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { Cache, CacheStatus, Codec } from "../cache/cache.ts";
-import type { ImagesRepo } from "../db/images-repo.ts";
+import type { ImagesRepo } from "./repo.ts";
 import type { ImageRow } from "../db/schema.ts";
 import { contentDisposition } from "./filename.ts";
 

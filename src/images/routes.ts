@@ -9,8 +9,8 @@ import type { ImageRow } from "../db/schema.ts";
 import { ApiError, imageNotFound } from "../errors.ts";
 import { fileResponse } from "../http/file-response.ts";
 import { validate } from "../http/validate.ts";
-import { inspectImage } from "../images/detect.ts";
-import { sanitizeFilename } from "../images/filename.ts";
+import { inspectImage } from "./detect.ts";
+import { sanitizeFilename } from "./filename.ts";
 
 // Multipart framing around the file: boundaries, part headers, a filename. Bodies up to the file
 // limit plus this are read; anything larger is refused while streaming, before it is all read.

@@ -1,7 +1,7 @@
 import { eq, sql } from "drizzle-orm";
-import type { Database } from "./client.ts";
-import { createInFlightLimit } from "./in-flight-limit.ts";
-import { images, type ImageRow, type NewImageRow } from "./schema.ts";
+import type { Database } from "../db/client.ts";
+import { createInFlightLimit } from "../db/in-flight-limit.ts";
+import { images, type ImageRow, type NewImageRow } from "../db/schema.ts";
 
 /** SQL for the `images` table. Knows nothing of HTTP or the cache. */
 export type ImagesRepo = {
