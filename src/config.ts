@@ -56,6 +56,21 @@ const schema = z.object({
   UPLOAD_CONCURRENCY_TIMEOUT: z.coerce.number().min(0).max(3600).default(30),
   SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().min(0).max(3600).default(10),
   REQUEST_TIMEOUT_SECONDS: int(1, 3600).default(60),
+  // Unset: 5 s, or half of REQUEST_TIMEOUT_SECONDS when that is shorter.
+  DATABASE_QUERY_TIMEOUT_SECONDS: z.coerce.number().min(0.05).max(300).optional(),
+  UPLOAD_BODY_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(3600).default(60),
+  RECONCILE_INTERVAL_SECONDS: z.coerce.number().min(1).max(7 * 86_400).default(3600),
+  RECONCILE_GRACE_SECONDS: z.coerce.number().min(0.1).max(7 * 86_400).default(900),
+}).transform((e) => ({ ...e, DATABASE_QUERY_TIMEOUT_SECONDS: e.DATABASE_QUERY_TIMEOUT_SECONDS ?? Math.min(5, e.REQUEST_TIMEOUT_SECONDS / 2) })).superRefine((e, ctx) => {
+  // A stuck query must answer 503 before Bun's idle timeout drops the connection.
+  if (e.DATABASE_QUERY_TIMEOUT_SECONDS >= e.REQUEST_TIMEOUT_SECONDS) {
+    ctx.addIssue({ code: "custom", path: ["DATABASE_QUERY_TIMEOUT_SECONDS"], message: `must be below REQUEST_TIMEOUT_SECONDS (${e.REQUEST_TIMEOUT_SECONDS})` });
+  }
+  // An upload's file exists before its row commits, for at most ~2 query deadlines (the insert
+  // retries); the reconciler must not treat such a file as an orphan.
+  if (e.RECONCILE_GRACE_SECONDS <= 2 * e.DATABASE_QUERY_TIMEOUT_SECONDS) {
+    ctx.addIssue({ code: "custom", path: ["RECONCILE_GRACE_SECONDS"], message: `must exceed twice DATABASE_QUERY_TIMEOUT_SECONDS (${2 * e.DATABASE_QUERY_TIMEOUT_SECONDS} s)` });
+  }
 });
 
 export type Env = z.infer<typeof schema>;
@@ -100,4 +115,7 @@ export const CONFIG_HELP: ReadonlyArray<[string, string, string]> = [
   ["TRUSTED_PROXIES", "empty", "CIDRs whose X-Forwarded-For is believed"],
   ["UPLOAD_CONCURRENCY_LIMIT / _TIMEOUT", "10 / 30 s", "upload slots per instance"],
   ["SHUTDOWN_TIMEOUT_SECONDS / REQUEST_TIMEOUT_SECONDS", "10 / 60", "graceful drain, idle/slow client bound"],
+  ["DATABASE_QUERY_TIMEOUT_SECONDS", "5", "a database call past this answers 503 (below REQUEST_TIMEOUT_SECONDS)"],
+  ["UPLOAD_BODY_TIMEOUT_SECONDS", "60", "an upload body must arrive within this (408)"],
+  ["RECONCILE_INTERVAL_SECONDS / RECONCILE_GRACE_SECONDS", "3600 / 900", "storage sweep: files without rows older than the grace"],
 ];

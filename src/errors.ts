@@ -11,6 +11,7 @@ export type ErrorCode =
   | "INVALID_DELETE_TOKEN"
   | "IMAGE_NOT_FOUND"
   | "NOT_FOUND"
+  | "REQUEST_TIMEOUT"
   | "RANGE_NOT_SATISFIABLE"
   | "RATE_LIMIT_EXCEEDED"
   | "SERVICE_UNAVAILABLE"
@@ -26,6 +27,7 @@ const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   INVALID_DELETE_TOKEN: 403,
   IMAGE_NOT_FOUND: 404,
   NOT_FOUND: 404,
+  REQUEST_TIMEOUT: 408,
   RANGE_NOT_SATISFIABLE: 416,
   RATE_LIMIT_EXCEEDED: 429,
   SERVICE_UNAVAILABLE: 503,
@@ -67,17 +69,33 @@ function printable(s: string): string {
 }
 
 /**
- * True for errors that mean "the database cannot be reached" rather than "the query is wrong":
- * connection refused/reset/timeouts from postgres.js and server shutdown states.
+ * True for errors that mean "the database cannot be reached or did not answer in time" rather
+ * than "the query is wrong": connection refused/reset/timeouts from postgres.js, our own query
+ * deadline, the server's statement timeout, and server shutdown states.
  */
 export function isDatabaseUnavailable(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === "string") {
-      if (["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH", "CONNECT_TIMEOUT", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "ConnectionRefused", "ConnectionClosed"].includes(code)) return true;
+      if (["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH", "CONNECT_TIMEOUT", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "ConnectionRefused", "ConnectionClosed", "QUERY_DEADLINE"].includes(code)) return true;
       // SQLSTATE class 08 (connection exception), 57P0x (admin/crash shutdown, cannot connect now).
-      if (/^08...$/.test(code) || /^57P0[1-4]$/.test(code)) return true;
+      // 57014: canceled by statement_timeout (the server's side of the query deadline).
+      if (/^08...$/.test(code) || /^57P0[1-4]$/.test(code) || code === "57014") return true;
     }
   }
   return false;
+}
+
+/**
+ * For a database-unavailable error: could the statement have reached the server (and so have
+ * committed)? False only when it certainly never left: the connection was refused or never
+ * established, or the call was still waiting for a pool slot.
+ */
+export function mayHaveReachedDatabase(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const { code, sent } = e as { code?: unknown; sent?: unknown };
+    if (code === "QUERY_DEADLINE") return sent === true;
+    if (typeof code === "string" && ["ECONNREFUSED", "CONNECT_TIMEOUT", "ENOTFOUND", "EHOSTUNREACH", "ConnectionRefused"].includes(code)) return false;
+  }
+  return true;
 }

@@ -1,118 +1,178 @@
-import type { RedisClientType } from "redis";
+import { ErrorReply, type RedisClientType } from "redis";
+import type { InvalidationLog } from "../invalidation/log.ts";
 import type { Logger } from "../logger.ts";
 import { SKIPPED, type RedisConnection } from "./redis-connection.ts";
 
 export type CacheStatus = "HIT" | "MISS" | "DISABLED";
 export type CacheState = "connected" | "disconnected" | "disabled";
 
-/** How values are stored: `decode` returns undefined for anything unreadable (treated as a miss). */
-export type Codec<T> = { encode(value: T): string; decode(raw: string): T | undefined };
+/**
+ * How values are stored. Cached values are untrusted input: `decode` returns undefined for
+ * anything this server would not have written under `key` (treated as a miss and removed).
+ * Every value carries the entity's version and when it was loaded, for the invalidation log.
+ */
+export type Codec<T> = {
+  encode(value: T, loadedAtMs: number): string;
+  decode(raw: string, key: string): { value: T; version: number; loadedAtMs: number } | undefined;
+  version(value: T): number;
+};
 
 /** Cache-aside over an origin (the database). Fails open: Redis trouble never fails a call. */
 export type Cache = {
   state(): CacheState;
   /** Reads `key`; on a miss runs `load` (once for concurrent callers) and stores what it returns. */
   wrap<T>(key: string, codec: Codec<T>, load: () => Promise<T | undefined>): Promise<{ value: T | undefined; status: CacheStatus }>;
-  set<T>(key: string, codec: Codec<T>, value: T): Promise<void>;
+  /** Stores a value just read from or written to the origin (`loadedAtMs`: before that read began). */
+  set<T>(key: string, codec: Codec<T>, value: T, loadedAtMs: number): Promise<void>;
   /**
-   * Removes `key` after the origin changed, and for `tombstoneMs` makes any write of that key a
-   * no-op, so a reader that loaded the old row before the change cannot put it back.
+   * Removes `keys` and, for a while, makes writes of them no-ops (a reader that loaded the old row
+   * before the change must not put it back). True when Redis confirmed it.
    */
-  invalidate(key: string): Promise<void>;
+  purge(keys: string[]): Promise<boolean>;
   close(): Promise<void>;
 };
 
 export type CacheOptions = {
   ttlSeconds: number;
   debug: boolean;
-  /** How long a deleted key refuses late writes; loads slower than half of it are not cached. */
+  /** Key prefix: the epoch marker lives at `{prefix}:epoch`. */
+  prefix: string;
+  /** How long a purged key refuses writes; loads slower than half of it are not written back. */
   tombstoneMs?: number;
-  /** At most this many invalidations are remembered while Redis is away; beyond it, the whole prefix is flushed on return. */
-  maxPendingInvalidations?: number;
-  /** Key glob of everything this cache may hold, for the overflow flush. */
-  keyPattern: string;
+  /** Values longer than this are refused unread (a 30 MB value must not cost a read 30 MB). */
+  maxValueBytes?: number;
+  /** How often the epoch marker is checked for a Redis that lost or rewound its data. */
+  integrityCheckMs?: number;
 };
 
-// Writes only if the key has no tombstone. KEYS[1] = key, KEYS[2] = tombstone; ARGV = value, ttl seconds.
+// Writes only if the key has no tombstone, with an absolute expiry (PXAT) of loadedAt + TTL: a
+// write that reaches Redis late (it was frozen) still expires when the copy is TTL old, which is
+// what bounds how long the invalidation log must remember (see invalidation/log.ts).
+// KEYS[1] = key, KEYS[2] = tombstone; ARGV = value, expire-at ms.
 const SET_UNLESS_TOMBSTONED = `if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1`;
-// Tombstone first, then delete, atomically. KEYS[1] = key, KEYS[2] = tombstone; ARGV[1] = tombstone ms.
-const INVALIDATE = `redis.call('SET', KEYS[2], '1', 'PX', ARGV[1]) return redis.call('DEL', KEYS[1])`;
+redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2]) return 1`;
+// Delete first, then the tombstone: deleting must not depend on writing, so a Redis that is full
+// (maxmemory + noeviction refuses the SET with OOM) still loses the stale key.
+// KEYS[1] = key, KEYS[2] = tombstone; ARGV[1] = tombstone ms.
+const PURGE = `local n = redis.call('DEL', KEYS[1])
+redis.pcall('SET', KEYS[2], '1', 'PX', ARGV[1]) return n`;
 
-const tombstoneOf = (key: string) => `${key}:tombstone`;
+// The tombstone shares the key's cluster hash slot: `{k}:tombstone` hashes "k", as plain `k` does.
+export const tombstoneOf = (key: string) => `{${key}}:tombstone`;
+const PURGE_BATCH = 1_000;
 
-export function createRedisCache(conn: RedisConnection, logger: Logger, opts: CacheOptions): Cache {
+/**
+ * Redis as the second tier, under the invalidation log's authority. A hit is served only if the
+ * log admits its version; while this instance may have missed invalidations (the log is not
+ * live) Redis is neither read nor written.
+ *
+ * Redis losing or rewinding data (FLUSHALL, restart, restore from an old snapshot, DEBUG RELOAD)
+ * is noticed by an epoch marker: a counter bumped by every purge. If it is missing or lower than
+ * the highest value this instance has seen, the breaker opens and the recover hooks (registered
+ * by the invalidations component) re-apply every recent invalidation before hits resume. Reads in
+ * between stay correct because the log refuses stale versions whatever Redis returns.
+ */
+export function createRedisCache(conn: RedisConnection, log: InvalidationLog, logger: Logger, opts: CacheOptions): Cache {
   const tombstoneMs = opts.tombstoneMs ?? 10_000;
-  const maxPending = opts.maxPendingInvalidations ?? 10_000;
+  const maxValueBytes = opts.maxValueBytes ?? 16 * 1024;
+  const ttlMs = opts.ttlSeconds * 1000;
+  const epochKey = `${opts.prefix}:epoch`;
   const inflight = new Map<string, Promise<{ value: unknown; status: CacheStatus }>>();
-  const pending = new Set<string>();
-  let pendingOverflow = false;
+  let epochSeen = 0;
   const debug = opts.debug ? (event: string, key: string) => logger.debug(`cache ${event}`, { key }) : () => {};
-  const invalidateOn = (client: RedisClientType, key: string) =>
-    client.eval(INVALIDATE, { keys: [key, tombstoneOf(key)], arguments: [String(tombstoneMs)] });
 
-  // Before the breaker closes again, replay deletes that happened while Redis was unreachable:
-  // otherwise an entry written before the outage would be served for a deleted image.
-  conn.onRecover(async (client) => {
-    if (pendingOverflow) {
-      for await (const keys of client.scanIterator({ MATCH: opts.keyPattern, COUNT: 1000 })) {
-        // Tombstones match the pattern too; they must stay, or a late reader could re-cache a deleted row.
-        const entries = keys.filter((k) => !k.endsWith(":tombstone"));
-        if (entries.length) await client.del(entries);
-      }
-      pendingOverflow = false;
+  // Readers that start after an invalidation must not join a load that began before it.
+  log.onInvalidate((key) => inflight.delete(key));
+
+  async function purgeOn(client: RedisClientType, keys: string[]) {
+    for (let i = 0; i < keys.length; i += PURGE_BATCH) {
+      const batch = keys.slice(i, i + PURGE_BATCH);
+      // Commands issued together are pipelined by node-redis.
+      await Promise.all(batch.map((k) => client.eval(PURGE, { keys: [k, tombstoneOf(k)], arguments: [String(tombstoneMs)] })));
     }
-    for (const key of [...pending]) {
-      await invalidateOn(client, key);
-      pending.delete(key);
+    epochSeen = Math.max(epochSeen, Number(await client.incr(epochKey)));
+  }
+
+  // After every (re)connection, and after Redis was found to have lost data, before the breaker
+  // closes: re-apply every invalidation the log remembers (Redis may have restarted from an old
+  // snapshot while we were away), then bump and learn the epoch marker.
+  conn.onRecover((client) => purgeOn(client, log.keys()));
+
+  const integrity = setInterval(async () => {
+    if (conn.state() !== "connected") return;
+    try {
+      const raw = await conn.run((c) => c.get(epochKey));
+      if (raw === SKIPPED) return;
+      const epoch = raw === null ? 0 : Number(raw);
+      if (raw === null || epoch < epochSeen) {
+        logger.warn("Redis lost or rewound cached data; re-applying recent invalidations before serving hits", { epoch, expected_at_least: epochSeen });
+        epochSeen = 0; // whatever it is after re-applying becomes the new baseline
+        conn.trip("epoch marker missing or rewound");
+      } else epochSeen = epoch;
+    } catch {
+      // the breaker has logged it
     }
-  });
+  }, opts.integrityCheckMs ?? 1_000);
+  integrity.unref?.();
 
   async function readThrough<T>(key: string, codec: Codec<T>, load: () => Promise<T | undefined>) {
     let status: CacheStatus = "DISABLED";
     try {
-      const raw = await conn.run((c) => c.get(key));
+      // GETRANGE bounds what a poisoned value can cost; a missing key reads as "".
+      const raw = await conn.run((c) => c.getRange(key, 0, maxValueBytes));
       if (raw !== SKIPPED) {
-        if (raw !== null) {
-          const value = codec.decode(raw);
-          if (value !== undefined) {
+        if (raw !== null && raw !== "") {
+          const hit = raw.length <= maxValueBytes ? codec.decode(raw, key) : undefined;
+          if (hit && log.admits(key, hit.version, hit.loadedAtMs)) {
             debug("HIT", key);
-            return { value, status: "HIT" as const };
+            return { value: hit.value, status: "HIT" as const };
           }
-          debug("CORRUPT", key);
+          debug(hit ? "STALE" : "CORRUPT", key);
           void conn.run((c) => c.del(key)).catch(() => {});
         }
         status = "MISS";
         debug("MISS", key);
       }
-    } catch {
-      status = "DISABLED"; // the breaker has logged it
+    } catch (err) {
+      if (err instanceof ErrorReply) {
+        // Not a string (WRONGTYPE) or similar: not ours, remove it.
+        debug("CORRUPT", key);
+        void conn.run((c) => c.del(key)).catch(() => {});
+        status = "MISS";
+      } else status = "DISABLED"; // the breaker has logged it
     }
 
+    const loadedAtMs = Date.now();
     const startedAt = performance.now();
     const value = await load();
     if (value !== undefined && status === "MISS" && performance.now() - startedAt < tombstoneMs / 2) {
-      await store(key, codec.encode(value));
+      await store(key, codec, value, loadedAtMs);
     }
     return { value, status };
   }
 
-  async function store(key: string, raw: string) {
+  async function store<T>(key: string, codec: Codec<T>, value: T, loadedAtMs: number) {
+    // A load that began before an invalidation this instance has already heard of is not written.
+    if (!log.admits(key, codec.version(value), loadedAtMs)) {
+      debug("SET-SKIPPED-STALE", key);
+      return;
+    }
     try {
       const r = await conn.run((c) =>
-        c.eval(SET_UNLESS_TOMBSTONED, { keys: [key, tombstoneOf(key)], arguments: [raw, String(opts.ttlSeconds)] }),
+        c.eval(SET_UNLESS_TOMBSTONED, { keys: [key, tombstoneOf(key)], arguments: [codec.encode(value, loadedAtMs), String(loadedAtMs + ttlMs)] }),
       );
       if (r !== SKIPPED) debug(r === 1 ? "SET" : "SET-SKIPPED-TOMBSTONE", key);
     } catch {
-      // fail open
+      // fail open (OOM when Redis is full, or the breaker has logged it)
     }
   }
 
   return {
     state: () => conn.state(),
     wrap<T>(key: string, codec: Codec<T>, load: () => Promise<T | undefined>) {
-      // Breaker open: straight to the origin, without the cache's async hops (Redis-down fast path).
-      if (conn.state() !== "connected") return load().then((value) => ({ value, status: "DISABLED" as const }));
+      // Breaker open, or invalidations may have been missed: straight to the origin, without the
+      // cache's async hops (Redis-down fast path).
+      if (conn.state() !== "connected" || !log.live()) return load().then((value) => ({ value, status: "DISABLED" as const }));
       const running = inflight.get(key);
       if (running) return running as Promise<{ value: T | undefined; status: CacheStatus }>;
       const p = readThrough(key, codec, load).finally(() => {
@@ -121,24 +181,15 @@ export function createRedisCache(conn: RedisConnection, logger: Logger, opts: Ca
       inflight.set(key, p);
       return p;
     },
-    set: (key, codec, value) => store(key, codec.encode(value)),
-    async invalidate(key) {
-      // Readers that start after this call must not join a load that began before it.
-      inflight.delete(key);
-      const done = await conn.run((c) => invalidateOn(c, key)).then(
-        (r) => r !== SKIPPED,
-        () => false,
-      );
-      if (done) {
-        pending.delete(key);
-        debug("INVALIDATE", key);
-        return;
-      }
-      if (pending.size >= maxPending) pendingOverflow = true;
-      else pending.add(key);
-      debug("INVALIDATE-DEFERRED", key);
+    set: (key, codec, value, loadedAtMs) => (log.live() ? store(key, codec, value, loadedAtMs) : Promise.resolve()),
+    async purge(keys) {
+      const r = await conn.run((c) => purgeOn(c, keys)).catch(() => false as const);
+      const done = r !== SKIPPED && r !== false;
+      for (const key of keys) debug(done ? "INVALIDATE" : "INVALIDATE-DEFERRED", key);
+      return done;
     },
-    close: () => conn.close(),
+    // The connection is the owner's (deps) to close: the rate limiter shares it.
+    close: async () => clearInterval(integrity),
   };
 }
 
@@ -148,7 +199,7 @@ export function createDisabledCache(): Cache {
     state: () => "disabled",
     wrap: async (_key, _codec, load) => ({ value: await load(), status: "DISABLED" }),
     set: async () => {},
-    invalidate: async () => {},
+    purge: async () => true,
     close: async () => {},
   };
 }

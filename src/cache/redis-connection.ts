@@ -1,4 +1,4 @@
-import { createClient, type RedisClientType } from "redis";
+import { createClient, ErrorReply, type RedisClientType } from "redis";
 import type { Config } from "../config.ts";
 import type { Logger } from "../logger.ts";
 
@@ -10,15 +10,19 @@ export type RedisState = "connected" | "disconnected";
  *    Redis that is known to be down;
  *  - races each call against `commandTimeoutMs`: a frozen Redis (SIGSTOP) keeps the socket open
  *    and no client option bounds a command already written to it;
- *  - opens the breaker on the first failure or timeout.
+ *  - opens the breaker on the first failure or timeout of the connection; an error reply from the
+ *    server (OOM when Redis is full, WRONGTYPE on a foreign key) is the caller's to handle and
+ *    leaves the breaker closed.
  * While open, a background probe PINGs every `probeIntervalMs` once the client has reconnected,
- * runs the `onRecover` hooks (replaying missed invalidations) and closes the breaker.
+ * runs the `onRecover` hooks (re-applying invalidations) and closes the breaker.
  */
 export type RedisConnection = {
   state(): RedisState;
   run<T>(op: (client: RedisClientType) => Promise<T>): Promise<T | typeof SKIPPED>;
   /** Runs before the breaker closes after an outage; if it fails the breaker stays open. */
   onRecover(hook: (client: RedisClientType) => Promise<void>): void;
+  /** Opens the breaker (e.g. Redis was found to have lost data); the recover hooks run before it closes. */
+  trip(reason: string): void;
   /** Resolves once connected, or after `timeoutMs` (whichever comes first). */
   ready(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
@@ -145,12 +149,16 @@ export function createRedisConnection(url: string, logger: Logger, opts: RedisCo
       try {
         return await withDeadline(op(client));
       } catch (err) {
-        trip((err as Error).message || String(err));
+        if (!(err instanceof ErrorReply)) trip((err as Error).message || String(err));
         throw err;
       }
     },
     onRecover(hook) {
       recoverHooks.push(hook);
+    },
+    trip(reason) {
+      trip(reason);
+      void probe();
     },
     ready(timeoutMs) {
       if (!open) return Promise.resolve(true);

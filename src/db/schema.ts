@@ -1,4 +1,5 @@
-import { bigint, index, integer, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { sql } from "drizzle-orm";
+import { bigint, bigserial, index, integer, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
 
 export const images = pgTable(
   "images",
@@ -17,9 +18,39 @@ export const images = pgTable(
     deleteTokenHash: text("delete_token_hash"),
     thumbnailKey: text("thumbnail_key"),
     sha256: text("sha256").notNull(),
+    // Bumped by every update that changes what a cached copy holds; cached copies carry it, so a
+    // copy older than an invalidation this instance has heard of is never served.
+    version: integer("version").notNull().default(1),
   },
   (t) => [index("images_user_id_idx").on(t.userId), index("images_created_at_idx").on(t.createdAt)],
 );
+
+/**
+ * The invalidation outbox: written in the same transaction as the change it invalidates, so a
+ * committed change always has its invalidation, whatever crashes afterwards. `version` is the
+ * entity's version after the change, or null when the entity is gone for good.
+ */
+export const cacheInvalidations = pgTable(
+  "cache_invalidations",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    cacheKey: text("cache_key").notNull(),
+    version: integer("version"),
+    createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+    appliedAt: timestamp("applied_at", { withTimezone: true, mode: "date" }),
+  },
+  (t) => [
+    index("cache_invalidations_created_at_idx").on(t.createdAt),
+    index("cache_invalidations_unapplied_idx").on(t.id).where(sql`${t.appliedAt} is null`),
+  ],
+);
+
+/** Fleet-wide leases: at most one instance at a time runs a singleton task (e.g. the reconciler). */
+export const leases = pgTable("leases", {
+  name: text("name").primaryKey(),
+  holder: text("holder").notNull(),
+  expiresAt: timestamp("expires_at", { withTimezone: true, mode: "date" }).notNull(),
+});
 
 export type ImageRow = typeof images.$inferSelect;
 export type NewImageRow = typeof images.$inferInsert;

@@ -1,16 +1,23 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../app-env.ts";
 
-const DB_PING_TIMEOUT_MS = 2_000;
+const CHECK_TIMEOUT_MS = 2_000;
+
+const within = (p: Promise<unknown>, ms: number) =>
+  Promise.race([p.then(() => true, () => false), Bun.sleep(ms).then(() => false)]);
 
 export const healthRoutes = new Hono<AppEnv>().get("/", async (c) => {
-  const { database, cache, storage, rateLimiter, uploadSlots, version } = c.var.deps;
-  const dbUp = await Promise.race([
-    database.ping().then(() => true, () => false),
-    Bun.sleep(DB_PING_TIMEOUT_MS).then(() => false),
+  const { database, cache, storage, rateLimiter, uploadSlots, invalidations, version } = c.var.deps;
+  const [dbUp, storageProblem] = await Promise.all([
+    within(database.ping(), CHECK_TIMEOUT_MS),
+    Promise.race([storage.check(), Bun.sleep(CHECK_TIMEOUT_MS).then(() => "no answer")]),
   ]);
   const cacheState = cache.state();
-  const status = !dbUp ? "unhealthy" : cacheState === "disconnected" ? "degraded" : "healthy";
+  const channel = invalidations.channelState();
+  // Unhealthy: requests fail (no database, or nowhere to keep bytes). Degraded: everything is
+  // answered, from the database, because the cache or the invalidation channel is away.
+  const healthy = dbUp && !storageProblem;
+  const status = !healthy ? "unhealthy" : cacheState === "disconnected" || channel === "down" ? "degraded" : "healthy";
   c.header("Cache-Control", "no-store");
   return c.json(
     {
@@ -18,10 +25,12 @@ export const healthRoutes = new Hono<AppEnv>().get("/", async (c) => {
       version,
       database: dbUp ? "connected" : "disconnected",
       cache: cacheState,
+      invalidations: channel,
       storage: storage.backend,
+      storage_status: storageProblem ? "unavailable" : "ok",
       rate_limiter: rateLimiter.state(),
       upload_concurrency: `${uploadSlots.active()}/${uploadSlots.limit} active`,
     },
-    dbUp ? 200 : 503,
+    healthy ? 200 : 503,
   );
 });

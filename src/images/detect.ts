@@ -11,6 +11,9 @@ const FORMATS: Record<AllowedType, { format: ImageFormat; ext: string }> = {
   "image/webp": { format: "webp", ext: "webp" },
 };
 
+/** File extension of each type the server stores (storage keys are `<id>.<ext>`). */
+export const EXTENSIONS = Object.fromEntries(Object.entries(FORMATS).map(([type, f]) => [type, f.ext])) as Record<AllowedType, string>;
+
 export type InspectedImage = { contentType: AllowedType; ext: string; width: number | null; height: number | null };
 
 /**

@@ -1,80 +1,149 @@
-import { z } from "zod";
 import type { Cache, CacheStatus, Codec } from "../cache/cache.ts";
-import type { ImagesRepo } from "./repo.ts";
 import type { ImageRow } from "../db/schema.ts";
-import { contentDisposition } from "./filename.ts";
+import type { InvalidationLog } from "../invalidation/log.ts";
+import { storageKeyOf, thumbnailKeyOf } from "../storage/types.ts";
+import { EXTENSIONS } from "./detect.ts";
+import { contentDisposition, sanitizeFilename } from "./filename.ts";
+import type { ImagesRepo } from "./repo.ts";
 
-// The cached value is the whole row: the file route needs the storage key and hash, and
-// metadata responses are projected from it, so one entry serves both routes.
-const cachedRow = z.object({
-  id: z.string(),
-  filename: z.string(),
-  storageKey: z.string(),
-  contentType: z.string(),
-  fileSize: z.number().int().nonnegative(),
-  uploadIp: z.string().nullable(),
-  // Date.parse instead of z.iso.datetime(): its regex was a visible share of a cache hit.
-  createdAt: z.string().transform((s, ctx) => {
-    const ms = Date.parse(s);
-    if (Number.isNaN(ms)) {
-      ctx.addIssue({ code: "custom", message: "invalid date" });
-      return z.NEVER;
-    }
-    return new Date(ms);
-  }),
-  width: z.number().int().nullable(),
-  height: z.number().int().nullable(),
-  userId: z.string().nullable(),
-  deleteTokenHash: z.string().nullable(),
-  thumbnailKey: z.string().nullable(),
-  sha256: z.string(),
+/**
+ * What the caches hold of an image row: what metadata and file responses need, nothing more
+ * (no delete-token hash, no uploader address). `version` orders it against invalidations.
+ */
+export type CachedImage = Pick<
+  ImageRow,
+  "id" | "filename" | "storageKey" | "contentType" | "fileSize" | "createdAt" | "width" | "height" | "userId" | "thumbnailKey" | "sha256" | "version"
+>;
+
+export const toCachedImage = (r: ImageRow): CachedImage => ({
+  id: r.id,
+  filename: r.filename,
+  storageKey: r.storageKey,
+  contentType: r.contentType,
+  fileSize: r.fileSize,
+  createdAt: r.createdAt,
+  width: r.width,
+  height: r.height,
+  userId: r.userId,
+  thumbnailKey: r.thumbnailKey,
+  sha256: r.sha256,
+  version: r.version,
 });
-
-export const imageRowCodec: Codec<ImageRow> = {
-  encode: (row) => JSON.stringify(row),
-  decode(raw) {
-    try {
-      const parsed = cachedRow.safeParse(JSON.parse(raw));
-      return parsed.success ? parsed.data : undefined;
-    } catch {
-      return undefined;
-    }
-  },
-};
 
 export const imageCacheKey = (prefix: string, id: string) => `${prefix}:image:${id}`;
 
-/** Image rows through the cache: the only place that knows how routes, repository and cache meet. */
+// The largest file any configuration accepts (MAX_FILE_SIZE_MB ≤ 1024), and dimensions that fit
+// the database's integer columns.
+const MAX_FILE_BYTES = 1024 * 1024 * 1024;
+const MAX_DIMENSION = 2 ** 31 - 1;
+const HEX64 = /^[0-9a-f]{64}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+const isDimension = (v: unknown) => v === null || (Number.isSafeInteger(v) && (v as number) >= 1 && (v as number) <= MAX_DIMENSION);
+
+/**
+ * Cached values are untrusted input (anyone who can write to Redis, a bug, a restore from another
+ * deployment): a value is used only if it is exactly what this server would have written under
+ * that key. The id matches the key; the storage and thumbnail keys are the server's own format for
+ * that id (so a value cannot point at another image's bytes); the content type is one the server
+ * stores; sizes are bounded; the filename is already sanitised (no control characters, so nothing
+ * can reach a header raw). Hand-written rather than zod: this runs on every cache hit.
+ */
+export function decodeCachedImage(raw: string, expectedId: string): { value: CachedImage; version: number; loadedAtMs: number } | undefined {
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  if (typeof o !== "object" || o === null || Array.isArray(o)) return undefined;
+  const { id, filename, storageKey, contentType, fileSize, createdAt, width, height, userId, thumbnailKey, sha256, version, cachedAt } = o;
+  if (id !== expectedId) return undefined;
+  if (typeof contentType !== "string" || !Object.hasOwn(EXTENSIONS, contentType)) return undefined;
+  if (storageKey !== storageKeyOf(expectedId, EXTENSIONS[contentType as keyof typeof EXTENSIONS])) return undefined;
+  if (thumbnailKey !== null && thumbnailKey !== thumbnailKeyOf(expectedId)) return undefined;
+  if (typeof filename !== "string" || filename.length > 1024 || sanitizeFilename(filename) !== filename) return undefined;
+  if (!Number.isSafeInteger(fileSize) || (fileSize as number) < 1 || (fileSize as number) > MAX_FILE_BYTES) return undefined;
+  if (!isDimension(width) || !isDimension(height)) return undefined;
+  if (userId !== null && (typeof userId !== "string" || !UUID.test(userId))) return undefined;
+  if (typeof sha256 !== "string" || !HEX64.test(sha256)) return undefined;
+  if (!Number.isSafeInteger(version) || (version as number) < 1) return undefined;
+  if (typeof cachedAt !== "number" || !Number.isFinite(cachedAt)) return undefined;
+  // Date.parse instead of a datetime regex: the regex was a visible share of a cache hit.
+  const created = typeof createdAt === "string" ? Date.parse(createdAt) : Number.NaN;
+  if (Number.isNaN(created)) return undefined;
+  const value: CachedImage = {
+    id: expectedId,
+    filename,
+    storageKey: storageKey as string,
+    contentType,
+    fileSize: fileSize as number,
+    createdAt: new Date(created),
+    width: width as number | null,
+    height: height as number | null,
+    userId: userId as string | null,
+    thumbnailKey: thumbnailKey as string | null,
+    sha256,
+    version: version as number,
+  };
+  return { value, version: value.version, loadedAtMs: cachedAt };
+}
+
+function codecFor(prefix: string): Codec<CachedImage> {
+  const idStart = imageCacheKey(prefix, "").length;
+  return {
+    encode: (image, loadedAtMs) => JSON.stringify({ ...image, cachedAt: loadedAtMs }),
+    decode: (raw, key) => decodeCachedImage(raw, key.slice(idStart)),
+    version: (image) => image.version,
+  };
+}
+
 /** What the file route needs: the immutable facts about an image's bytes, plus its display name. */
 export type FileInfo = { storageKey: string; contentType: string; etag: string; disposition: string };
 
+/** Image rows through the cache: the only place that knows how routes, repository and cache meet. */
 export type ImageLookup = {
-  get(id: string): Promise<{ row: ImageRow | undefined; status: CacheStatus }>;
+  get(id: string): Promise<{ row: CachedImage | undefined; status: CacheStatus }>;
   /**
-   * File facts from a small in-process map before Redis or the database. Safe across instances
-   * because the bytes behind an id never change and the caller checks the file still exists;
-   * a deleted image's file is gone, so a stale entry can only ever lead to a 404.
+   * File facts from a small in-process map before Redis or the database. The map hears every
+   * invalidation through the log (a delete on any instance drops the entry) and is emptied and
+   * bypassed while the log is not live.
    */
   fileInfo(id: string): Promise<FileInfo | undefined>;
-  remember(row: ImageRow): Promise<void>;
-  forget(id: string): Promise<void>;
+  /** Populates the caches with a row just written (`loadedAtMs`: before the write). */
+  remember(row: ImageRow, loadedAtMs: number): Promise<void>;
+  /** Drops this instance's in-process facts for `id` (its bytes turned out to be gone). */
+  drop(id: string): void;
 };
 
-// Bounds: entries live at most FILE_INFO_TTL_MS (a renamed image's Content-Disposition on another
-// instance is at most this old) and the map holds at most FILE_INFO_MAX ids (oldest dropped first).
+// Bounds: entries live at most FILE_INFO_TTL_MS (a backstop; invalidations remove them at once)
+// and the map holds at most FILE_INFO_MAX ids (oldest dropped first).
 const FILE_INFO_TTL_MS = 60_000;
 const FILE_INFO_MAX = 10_000;
 
-export function createImageLookup(repo: ImagesRepo, cache: Cache, prefix: string): ImageLookup {
+export function createImageLookup(repo: ImagesRepo, cache: Cache, log: InvalidationLog, prefix: string): ImageLookup {
+  const codec = codecFor(prefix);
+  const keyPrefix = imageCacheKey(prefix, "");
   const files = new Map<string, { info: FileInfo; until: number }>();
+  log.onInvalidate((key) => {
+    if (key.startsWith(keyPrefix)) files.delete(key.slice(keyPrefix.length));
+  });
+  log.onLiveChange((live) => {
+    if (!live) files.clear();
+  });
+
   const get: ImageLookup["get"] = async (id) => {
-    const { value, status } = await cache.wrap(imageCacheKey(prefix, id), imageRowCodec, () => repo.findById(id));
+    const { value, status } = await cache.wrap(imageCacheKey(prefix, id), codec, async () => {
+      const row = await repo.findById(id);
+      return row && toCachedImage(row);
+    });
     return { row: value, status };
   };
   return {
     get,
     async fileInfo(id) {
-      const hit = files.get(id);
+      const live = log.live();
+      const hit = live ? files.get(id) : undefined;
       if (hit && hit.until > performance.now()) return hit.info;
       const { row } = await get(id);
       if (!row) return undefined;
@@ -84,15 +153,15 @@ export function createImageLookup(repo: ImagesRepo, cache: Cache, prefix: string
         etag: `"${row.sha256}"`,
         disposition: contentDisposition(row.filename),
       };
-      files.delete(id);
-      if (files.size >= FILE_INFO_MAX) files.delete(files.keys().next().value!);
-      files.set(id, { info, until: performance.now() + FILE_INFO_TTL_MS });
+      // Only remembered while every invalidation is heard (checked again: the load took a while).
+      if (live && log.live() && log.admits(imageCacheKey(prefix, id), row.version, Date.now())) {
+        files.delete(id);
+        if (files.size >= FILE_INFO_MAX) files.delete(files.keys().next().value!);
+        files.set(id, { info, until: performance.now() + FILE_INFO_TTL_MS });
+      }
       return info;
     },
-    remember: (row) => cache.set(imageCacheKey(prefix, row.id), imageRowCodec, row),
-    forget: (id) => {
-      files.delete(id);
-      return cache.invalidate(imageCacheKey(prefix, id));
-    },
+    remember: (row, loadedAtMs) => cache.set(imageCacheKey(prefix, row.id), codec, toCachedImage(row), loadedAtMs),
+    drop: (id) => void files.delete(id),
   };
 }

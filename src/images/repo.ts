@@ -1,47 +1,103 @@
-import { eq, sql } from "drizzle-orm";
-import type { Database } from "../db/client.ts";
-import { createInFlightLimit } from "../db/in-flight-limit.ts";
+import { asc, eq, gt, inArray, or, sql } from "drizzle-orm";
+import type { DatabaseHandle } from "../db/client.ts";
 import { images, type ImageRow, type NewImageRow } from "../db/schema.ts";
+import type { Invalidation } from "../invalidation/log.ts";
+import { recordInvalidations } from "../invalidation/outbox.ts";
+import { isThumbnailKey } from "../storage/types.ts";
 
 /** SQL for the `images` table. Knows nothing of HTTP or the cache. */
 export type ImagesRepo = {
+  /**
+   * Inserts the row, idempotently by id: if a row with this id already exists (an earlier attempt
+   * committed but its answer was lost) it is returned instead. A retry after a lost answer waits
+   * on PostgreSQL's unique index for the earlier attempt to commit or roll back, so the answer is
+   * never "missing" while that attempt may still commit.
+   */
   insert(row: NewImageRow): Promise<ImageRow>;
   findById(id: string): Promise<ImageRow | undefined>;
   /**
-   * Deletes the row and runs `fn` (removing the bytes) before committing, so a failure in `fn`
-   * rolls the delete back. Returns the deleted row, or undefined if it was already gone.
+   * Deletes the row and records `invalidations(row)` in the same transaction, then runs
+   * `afterCommit` (removing files: a file without a row is harmless and swept, a row without its
+   * file is not). `afterCommit` runs once the commit succeeds even if the caller's deadline has
+   * passed. Returns the deleted row and the outbox ids, or undefined if it was already gone.
    */
-  deleteWith(id: string, fn: (row: ImageRow) => Promise<void>): Promise<ImageRow | undefined>;
+  delete(
+    id: string,
+    invalidations: (row: ImageRow) => Invalidation[],
+    afterCommit?: (row: ImageRow, outboxIds: number[]) => Promise<void>,
+  ): Promise<{ row: ImageRow; outboxIds: number[] } | undefined>;
+  /** Which of these storage keys belong to an image (as original or thumbnail). */
+  storageKeysInUse(keys: string[]): Promise<Set<string>>;
+  /** Rows ordered by id after `afterId`, for a full pass over the table (reconciler). */
+  keysPage(afterId: string | undefined, limit: number): Promise<Array<Pick<ImageRow, "id" | "storageKey" | "thumbnailKey" | "createdAt">>>;
   count(): Promise<number>;
 };
 
-/** `maxInFlight`: at most this many queries at once (the pool size); see in-flight-limit.ts. */
-export function createImagesRepo(db: Database, opts: { maxInFlight?: number } = {}): ImagesRepo {
-  const limited = createInFlightLimit(opts.maxInFlight ?? 10);
+export function createImagesRepo(database: DatabaseHandle): ImagesRepo {
+  const { db, run } = database;
   // Hot paths are prepared once: drizzle otherwise rebuilds the SQL for every request.
   const byId = db.select().from(images).where(eq(images.id, sql.placeholder("id"))).limit(1).prepare("images_by_id");
 
   return {
     insert: (row) =>
-      limited(async () => {
-        const [inserted] = await db.insert(images).values(row).returning();
-        return inserted!;
+      run(async () => {
+        const [inserted] = await db.insert(images).values(row).onConflictDoNothing({ target: images.id }).returning();
+        if (inserted) return inserted;
+        const [existing] = await byId.execute({ id: row.id });
+        if (!existing || existing.storageKey !== row.storageKey) throw new Error(`image id ${row.id} is taken by another image`);
+        return existing;
       }),
     findById: (id) =>
-      limited(async () => {
+      run(async () => {
         const [row] = await byId.execute({ id });
         return row;
       }),
-    deleteWith: (id, fn) =>
-      limited(() =>
-        db.transaction(async (tx) => {
-          const [row] = await tx.delete(images).where(eq(images.id, id)).returning();
-          if (row) await fn(row);
-          return row;
-        }),
+    delete: (id, invalidations, afterCommit) =>
+      run(
+        () =>
+          db.transaction(async (tx) => {
+            const [row] = await tx.delete(images).where(eq(images.id, id)).returning();
+            if (!row) return undefined;
+            const outboxIds = await recordInvalidations(tx, invalidations(row));
+            return { row, outboxIds };
+          }),
+        async (deleted) => {
+          if (deleted && afterCommit) await afterCommit(deleted.row, deleted.outboxIds);
+          return deleted;
+        },
+      ),
+    storageKeysInUse: (keys) =>
+      run(async () => {
+        // Originals by their unique key; thumbnails (`<id>.thumb.jpg`) by their image's id.
+        const originals = keys.filter((k) => !isThumbnailKey(k));
+        const thumbIds = keys.filter(isThumbnailKey).map((k) => k.slice(0, 36));
+        const conditions = [
+          ...(originals.length ? [inArray(images.storageKey, originals)] : []),
+          ...(thumbIds.length ? [inArray(images.id, thumbIds)] : []),
+        ];
+        if (conditions.length === 0) return new Set<string>();
+        const rows = await db
+          .select({ storageKey: images.storageKey, thumbnailKey: images.thumbnailKey })
+          .from(images)
+          .where(or(...conditions));
+        const used = new Set<string>();
+        for (const r of rows) {
+          used.add(r.storageKey);
+          if (r.thumbnailKey) used.add(r.thumbnailKey);
+        }
+        return used;
+      }),
+    keysPage: (afterId, limit) =>
+      run(() =>
+        db
+          .select({ id: images.id, storageKey: images.storageKey, thumbnailKey: images.thumbnailKey, createdAt: images.createdAt })
+          .from(images)
+          .where(afterId ? gt(images.id, afterId) : undefined)
+          .orderBy(asc(images.id))
+          .limit(limit),
       ),
     count: () =>
-      limited(async () => {
+      run(async () => {
         const [r] = await db.select({ n: sql<number>`count(*)::int` }).from(images);
         return r?.n ?? 0;
       }),

@@ -1,16 +1,15 @@
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import { Hono, type Context } from "hono";
 import { getConnInfo } from "hono/bun";
-import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
 import { z } from "zod";
 import type { AppEnv } from "../app-env.ts";
-import type { ImageRow } from "../db/schema.ts";
 import { ApiError, imageNotFound } from "../errors.ts";
 import { fileResponse } from "../http/file-response.ts";
+import { readBody } from "../http/upload-body.ts";
 import { validate } from "../http/validate.ts";
-import { inspectImage } from "./detect.ts";
-import { sanitizeFilename } from "./filename.ts";
+import type { CachedImage } from "./image-cache.ts";
+import { sha256Hex } from "./service.ts";
 
 // Multipart framing around the file: boundaries, part headers, a filename. Bodies up to the file
 // limit plus this are read; anything larger is refused while streaming, before it is all read.
@@ -25,7 +24,7 @@ function imageId(raw: string): string {
   return raw.toLowerCase();
 }
 
-function toMetadata(row: ImageRow) {
+function toMetadata(row: CachedImage) {
   return {
     id: row.id,
     filename: row.filename,
@@ -38,8 +37,6 @@ function toMetadata(row: ImageRow) {
     thumbnail_url: row.thumbnailKey !== null ? `/api/v1/images/${row.id}/thumbnail` : null,
   };
 }
-
-const sha256Hex = (data: string | Uint8Array) => createHash("sha256").update(data).digest("hex");
 
 /** The client's address (socket peer, or X-Forwarded-For from a trusted proxy), resolved once per request. */
 function clientOf(c: Context<AppEnv>): string {
@@ -108,24 +105,21 @@ function collectSoon() {
 const tooLarge = (maxBytes: number) =>
   new ApiError("FILE_TOO_LARGE", `File exceeds the maximum size of ${maxBytes} bytes`, { max_size_bytes: maxBytes });
 
-const limitBody = createMiddleware<AppEnv>((c, next) => {
-  const max = c.var.deps.config.maxFileBytes;
-  return bodyLimit({
-    maxSize: max + MULTIPART_OVERHEAD_BYTES,
-    onError: () => {
-      throw tooLarge(max);
-    },
-  })(c, next);
-});
-
-async function readSingleFile(req: Request): Promise<File> {
-  const type = req.headers.get("content-type") ?? "";
+/** The upload's single `file` part, read within the size limit and the body deadline. */
+async function readSingleFile(c: Context<AppEnv>): Promise<File> {
+  const { config } = c.var.deps;
+  const type = c.req.header("content-type") ?? "";
   if (!/^multipart\/form-data\s*;\s*.*boundary=/i.test(type)) {
     throw new ApiError("INVALID_REQUEST", "Expected a multipart/form-data body with a `file` field", { field: "file" });
   }
-  let form: Awaited<ReturnType<Request["formData"]>>;
+  const body = await readBody(c.req.raw, {
+    maxBytes: config.maxFileBytes + MULTIPART_OVERHEAD_BYTES,
+    deadlineMs: config.UPLOAD_BODY_TIMEOUT_SECONDS * 1000,
+    tooLarge: () => tooLarge(config.maxFileBytes),
+  });
+  let form: Awaited<ReturnType<Response["formData"]>>;
   try {
-    form = await req.formData();
+    form = await new Response(body, { headers: { "content-type": type } }).formData();
   } catch {
     throw new ApiError("INVALID_REQUEST", "Malformed multipart/form-data body", { field: "file" });
   }
@@ -141,40 +135,14 @@ async function readSingleFile(req: Request): Promise<File> {
 }
 
 export const imageRoutes = new Hono<AppEnv>()
-  .post("/upload", rateLimit, uploadSlot, limitBody, async (c) => {
-    const { config, repo, storage, images } = c.var.deps;
-    const file = await readSingleFile(c.req.raw);
+  .post("/upload", rateLimit, uploadSlot, async (c) => {
+    const { config, imageService } = c.var.deps;
+    const file = await readSingleFile(c);
     if (file.size === 0) throw new ApiError("INVALID_REQUEST", "The uploaded file is empty", { field: "file" });
     if (file.size > config.maxFileBytes) throw tooLarge(config.maxFileBytes);
-
-    const bytes = await file.bytes();
-    const image = await inspectImage(bytes, { allowed: config.ALLOWED_CONTENT_TYPES, maxPixels: config.MAX_IMAGE_PIXELS });
-
-    const id = crypto.randomUUID();
-    const storageKey = `${id}.${image.ext}`;
-    const deleteToken = randomBytes(32).toString("base64url");
-    await storage.put(storageKey, bytes);
-    let row: ImageRow;
-    try {
-      row = await repo.insert({
-        id,
-        filename: sanitizeFilename(file.name),
-        storageKey,
-        contentType: image.contentType,
-        fileSize: bytes.byteLength,
-        uploadIp: clientOf(c),
-        width: image.width,
-        height: image.height,
-        deleteTokenHash: sha256Hex(deleteToken),
-        sha256: sha256Hex(bytes),
-      });
-    } catch (err) {
-      await storage.delete(storageKey); // no file without a row
-      throw err;
-    }
-    await images.remember(row);
-    c.header("Location", `/api/v1/images/${id}`);
-    return c.json({ ...toMetadata(row), url: `/api/v1/images/${id}/file`, delete_token: deleteToken }, 201);
+    const { row, deleteToken } = await imageService.upload({ bytes: await file.bytes(), filename: file.name, clientIp: clientOf(c) });
+    c.header("Location", `/api/v1/images/${row.id}`);
+    return c.json({ ...toMetadata(row), url: `/api/v1/images/${row.id}/file`, delete_token: deleteToken }, 201);
   })
 
   .get("/:id", async (c) => {
@@ -192,7 +160,7 @@ export const imageRoutes = new Hono<AppEnv>()
     if (!info) throw imageNotFound(id);
     const object = await storage.get(info.storageKey);
     if (!object) {
-      await images.forget(id); // deleted (here or on another instance) since it was cached
+      images.drop(id); // deleted since its facts were read
       throw imageNotFound(id);
     }
     return fileResponse(c.req.raw, object.blob, { ...info, size: object.size });
@@ -201,22 +169,16 @@ export const imageRoutes = new Hono<AppEnv>()
   .delete("/:id", validate("query", z.object({ delete_token: z.string().max(256).optional() })), async (c) => {
     const id = imageId(c.req.param("id"));
     const { delete_token: token } = c.req.valid("query");
-    const { repo, storage, images } = c.var.deps;
-    // Authorise against the database, not the cache.
-    const row = await repo.findById(id);
-    if (!row) throw imageNotFound(id);
-    if (row.userId !== null || row.deleteTokenHash === null) {
-      throw new ApiError("FORBIDDEN", "Only the owner can delete this image");
-    }
-    if (!token) throw new ApiError("DELETE_TOKEN_REQUIRED", "This image needs its delete_token to be deleted", { field: "delete_token" });
-    const given = Buffer.from(sha256Hex(token), "hex");
-    const expected = Buffer.from(row.deleteTokenHash, "hex");
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      throw new ApiError("INVALID_DELETE_TOKEN", "The delete_token is not valid for this image", { field: "delete_token" });
-    }
-    // The file goes inside the transaction: if removing it fails, the row stays and nothing is orphaned.
-    const deleted = await repo.deleteWith(id, (r) => storage.delete(r.storageKey));
-    await images.forget(id); // after commit, so no reader can re-cache the row
-    if (!deleted) throw imageNotFound(id);
+    await c.var.deps.imageService.remove(id, (row) => {
+      if (row.userId !== null || row.deleteTokenHash === null) {
+        throw new ApiError("FORBIDDEN", "Only the owner can delete this image");
+      }
+      if (!token) throw new ApiError("DELETE_TOKEN_REQUIRED", "This image needs its delete_token to be deleted", { field: "delete_token" });
+      const given = Buffer.from(sha256Hex(token), "hex");
+      const expected = Buffer.from(row.deleteTokenHash, "hex");
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+        throw new ApiError("INVALID_DELETE_TOKEN", "The delete_token is not valid for this image", { field: "delete_token" });
+      }
+    });
     return c.body(null, 204);
   });

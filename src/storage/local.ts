@@ -1,9 +1,7 @@
 import { mkdirSync } from "node:fs";
-import { readdir, rename, rm, unlink, writeFile } from "node:fs/promises";
+import { readdir, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { assertStorageKey, type Storage } from "./types.ts";
-
-const TMP_SUFFIX = ".tmp";
+import { assertStorageKey, isStorageKey, isTemporaryName, temporaryNameOf, type Storage } from "./types.ts";
 
 /** Images on the local disk under `root`: written to a temporary file, fsynced, then renamed. */
 export function createLocalStorage(root: string): Storage {
@@ -17,7 +15,7 @@ export function createLocalStorage(root: string): Storage {
     backend: "local",
     async put(key, bytes) {
       const final = pathOf(key);
-      const tmp = `${final}.${crypto.randomUUID()}${TMP_SUFFIX}`;
+      const tmp = join(root, temporaryNameOf(key));
       try {
         await writeFile(tmp, bytes, { flush: true });
         await rename(tmp, final);
@@ -46,6 +44,34 @@ export function createLocalStorage(root: string): Storage {
     },
     async list() {
       return (await readdir(root)).sort();
+    },
+    async *scan() {
+      for (const name of await readdir(root)) {
+        const temporary = isTemporaryName(name);
+        if (!temporary && !isStorageKey(name)) continue;
+        try {
+          const s = await stat(join(root, name));
+          if (s.isFile()) yield { name, temporary, modifiedAtMs: s.mtimeMs };
+        } catch {
+          // gone since readdir (renamed into place or removed)
+        }
+      }
+    },
+    async removeTemporary(name) {
+      if (!isTemporaryName(name)) throw new Error(`not a temporary name ${JSON.stringify(name)}`);
+      await rm(join(root, name), { force: true });
+    },
+    async check() {
+      // A real write: catches a folder that is gone, read-only, or on a full disk.
+      const probe = join(root, `.health-${crypto.randomUUID()}`);
+      try {
+        await writeFile(probe, "ok");
+        return undefined;
+      } catch (err) {
+        return (err as NodeJS.ErrnoException).code ?? String(err);
+      } finally {
+        await rm(probe, { force: true }).catch(() => {});
+      }
     },
   };
 }

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { createApp, type App } from "../../src/app.ts";
 import { loadConfig } from "../../src/config.ts";
 import { createPgliteDatabase, createPostgresDatabase, type DatabaseHandle, type DatabaseOptions } from "../../src/db/client.ts";
-import { buildDeps, type Deps } from "../../src/deps.ts";
+import { buildDeps, type BuildOptions, type Deps } from "../../src/deps.ts";
 import { createMemoryLogger } from "../../src/logger.ts";
 import { TEST_DATABASE_URL } from "./services.ts";
 
@@ -46,6 +46,8 @@ export type HarnessOptions = {
   databaseOptions?: DatabaseOptions;
   redisUrl?: string;
   redisStartupWaitMs?: number;
+  /** More build options (e.g. invalidation channel tuning). */
+  build?: Partial<BuildOptions>;
 };
 
 export async function createHarness(opts: HarnessOptions): Promise<Harness> {
@@ -66,7 +68,13 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
   } else db = await database(opts.db);
 
   const logger = createMemoryLogger();
-  const deps = await buildDeps(config, { database: db, logger, redisStartupWaitMs: opts.redisStartupWaitMs ?? 2_000 });
+  const deps = await buildDeps(config, {
+    database: db,
+    logger,
+    redisStartupWaitMs: opts.redisStartupWaitMs ?? 2_000,
+    reconcile: false, // tests run the reconciler by hand
+    ...opts.build,
+  });
   const app = createApp(deps);
   const request = (path: string, init?: RequestInit) => Promise.resolve(app.request(path, init));
   return {
