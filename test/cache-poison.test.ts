@@ -1,0 +1,119 @@
+// Cached values are untrusted input: a value that is not exactly what this server would have
+// written under its key is a miss, is removed, and is never served (on any route, in any tier).
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHarness, type DbKind, type Harness } from "./support/harness.ts";
+import { makePng } from "./support/images.ts";
+import { startTestRedis, type TestRedis } from "./support/redis-server.ts";
+import { HAVE_POSTGRES, HAVE_REDIS } from "./support/services.ts";
+import { eventually } from "./support/wait.ts";
+
+const DB: DbKind = HAVE_POSTGRES ? "postgres" : "pglite";
+
+describe.if(HAVE_REDIS)("poisoned cache values", () => {
+  let redis: TestRedis;
+  let h: Harness;
+  let victim: { id: string; bytes: Uint8Array };
+  let other: { id: string; bytes: Uint8Array };
+
+  async function upload(width: number) {
+    const bytes = makePng({ width, height: 3 });
+    const res = await h.upload(bytes, `${width}.png`);
+    expect(res.status).toBe(201);
+    return { id: ((await res.json()) as { id: string }).id, bytes };
+  }
+  const key = (id: string) => `chitram:image:${id}`;
+  const genuine = async (id: string) => JSON.parse(await redis.command("GET", key(id))) as Record<string, unknown>;
+
+  beforeAll(async () => {
+    redis = await startTestRedis();
+    h = await createHarness({ db: DB, redisUrl: redis.url });
+    victim = await upload(4);
+    other = await upload(9);
+  });
+  afterAll(async () => {
+    await h.close();
+    await redis.stop();
+  });
+
+  // Each poison is written over the victim's genuine entry.
+  const poisons: Array<[string, (v: Record<string, unknown>) => unknown]> = [
+    ["another image's storage key (would serve its bytes under this id)", (v) => ({ ...v, storageKey: `${other.id}.png` })],
+    ["another image's id", (v) => ({ ...v, id: other.id })],
+    ["a storage key that is a path", (v) => ({ ...v, storageKey: "../../etc/passwd" })],
+    ["text/html as the content type", (v) => ({ ...v, contentType: "text/html" })],
+    ["CR/LF in the content type (header injection)", (v) => ({ ...v, contentType: "image/png\r\nX-Evil: 1" })],
+    ["CR/LF in the filename", (v) => ({ ...v, filename: "a\r\nSet-Cookie: x=1" })],
+    ["a negative size", (v) => ({ ...v, fileSize: -5 })],
+    ["a version of 0", (v) => ({ ...v, version: 0 })],
+    ["a thumbnail key of another image", (v) => ({ ...v, thumbnailKey: `${other.id}.thumb.jpg` })],
+    ["a hash that is not one", (v) => ({ ...v, sha256: "x" })],
+    ["no cachedAt", (v) => ({ ...v, cachedAt: undefined })],
+    ["a JSON array", () => [1, 2]],
+  ];
+
+  for (const [name, poison] of poisons) {
+    test(`${name}: a MISS served from the database, on metadata and file routes; the entry is repaired`, async () => {
+      await eventually(async () => (await redis.command("EXISTS", key(victim.id))) === ":1");
+      await redis.command("SET", key(victim.id), JSON.stringify(poison(await genuine(victim.id))));
+
+      h.deps.images.drop(victim.id); // the file route must meet the poisoned entry, not its in-process facts
+      const file = await h.request(`/api/v1/images/${victim.id}/file`);
+      expect(file.status).toBe(200);
+      expect(file.headers.get("content-type")).toBe("image/png");
+      expect(file.headers.get("x-evil")).toBeNull();
+      expect(new Uint8Array(await file.arrayBuffer())).toEqual(victim.bytes);
+
+      await redis.command("SET", key(victim.id), JSON.stringify(poison(await genuine(victim.id).catch(() => ({})))));
+      const meta = await h.request(`/api/v1/images/${victim.id}`);
+      expect(meta.status).toBe(200);
+      expect(meta.headers.get("x-cache")).toBe("MISS");
+      const body = (await meta.json()) as Record<string, unknown>;
+      expect(body).toMatchObject({ id: victim.id, content_type: "image/png", filename: "4.png", file_size: victim.bytes.length });
+
+      // Repaired: the next read is a genuine HIT.
+      await eventually(async () => (await h.request(`/api/v1/images/${victim.id}`)).headers.get("x-cache") === "HIT", 3_000);
+      expect(await genuine(victim.id)).toMatchObject({ id: victim.id, storageKey: `${victim.id}.png`, contentType: "image/png" });
+    });
+  }
+
+  test("a value that is not a string (WRONGTYPE) is a miss and is replaced", async () => {
+    await redis.command("DEL", key(victim.id));
+    await redis.command("HSET", key(victim.id), "id", victim.id);
+    const meta = await h.request(`/api/v1/images/${victim.id}`);
+    expect(meta.status).toBe(200);
+    expect(meta.headers.get("x-cache")).toBe("MISS");
+    await eventually(async () => (await redis.command("TYPE", key(victim.id))) === "+string", 3_000);
+    expect(h.deps.cache.state()).toBe("connected"); // an error reply does not open the breaker
+  });
+
+  test("a 30 MB value is refused without reading it whole, removed, and costs the read little", async () => {
+    // Built inside Redis: a JSON-looking head, 30 MB of padding, a tail.
+    await redis.command("SET", key(victim.id), `{"id":"${victim.id}","pad":"`);
+    await redis.command("SETRANGE", key(victim.id), String(30 * 1024 * 1024), '"}');
+    const rssBefore = process.memoryUsage().rss;
+    const t = performance.now();
+    const meta = await h.request(`/api/v1/images/${victim.id}`);
+    const ms = performance.now() - t;
+    expect(meta.status).toBe(200);
+    expect(meta.headers.get("x-cache")).toBe("MISS");
+    expect(ms).toBeLessThan(150);
+    expect(process.memoryUsage().rss - rssBefore).toBeLessThan(30 * 1024 * 1024);
+    await eventually(async () => Number((await redis.command("STRLEN", key(victim.id))).slice(1)) < 4096, 3_000);
+  });
+
+  test("the in-process file map never takes a poisoned value, so nothing poisoned outlives a FLUSHALL", async () => {
+    await redis.command("FLUSHALL");
+    await redis.command("SET", key(victim.id), JSON.stringify({ ...(await genuineOf(h, victim.id)), storageKey: `${other.id}.png` }));
+    h.deps.images.drop(victim.id);
+    expect(new Uint8Array(await (await h.request(`/api/v1/images/${victim.id}/file`)).arrayBuffer())).toEqual(victim.bytes);
+    await redis.command("FLUSHALL");
+    expect(new Uint8Array(await (await h.request(`/api/v1/images/${victim.id}/file`)).arrayBuffer())).toEqual(victim.bytes);
+  });
+});
+
+/** The entry this server itself would write for `id` (read back after a fresh MISS). */
+async function genuineOf(h: Harness, id: string): Promise<Record<string, unknown>> {
+  const row = await h.deps.repo.findById(id);
+  const { createdAt, uploadIp: _ip, deleteTokenHash: _hash, ...rest } = row!;
+  return { ...rest, createdAt: createdAt.toISOString(), cachedAt: Date.now() };
+}
