@@ -4,39 +4,27 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
 import { makePng } from "./support/images.ts";
+import { startServerProcess, type ServerProcess } from "./support/process.ts";
 import { spareTcpPort, startTestRedis, type TestRedis } from "./support/redis-server.ts";
 import { HAVE_POSTGRES, HAVE_REDIS, TEST_DATABASE_URL } from "./support/services.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const BINARY = join(ROOT, "dist", "chitram");
 
-type Running = { proc: Subprocess<"ignore", "pipe", "pipe">; url: string; dir: string; firstAnswerMs: number };
+type Running = ServerProcess & { dir: string };
 
 async function startBinary(env: Record<string, string>, reuseDir?: string): Promise<Running> {
   const dir = reuseDir ?? mkdtempSync(join(tmpdir(), "chitram-bin-"));
   if (!reuseDir) copyFileSync(BINARY, join(dir, "chitram"));
   const port = await spareTcpPort();
-  const started = performance.now();
   // Only what the test chooses: no inherited configuration.
-  const proc = Bun.spawn([join(dir, "chitram")], {
+  const server = await startServerProcess([join(dir, "chitram")], {
     cwd: dir,
     env: { PATH: "/usr/bin:/bin", HOME: dir, PORT: String(port), HOST: "127.0.0.1", ...env },
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
+    port,
   });
-  const url = `http://127.0.0.1:${port}`;
-  const until = Date.now() + 60_000;
-  while (Date.now() < until) {
-    const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false);
-    if (ok) return { proc, url, dir, firstAnswerMs: Math.round(performance.now() - started) };
-    if (proc.exitCode !== null) break;
-    await Bun.sleep(10);
-  }
-  proc.kill("SIGKILL");
-  throw new Error(`binary did not answer: ${await new Response(proc.stderr).text()}`);
+  return { ...server, dir };
 }
 
 async function exercise(r: Running, expectCache: "connected" | "disconnected") {
@@ -85,14 +73,13 @@ async function stopGracefully(r: Running) {
     headers: { "Content-Type": `multipart/form-data; boundary=${boundary}` },
   });
   await Bun.sleep(200);
-  r.proc.kill("SIGTERM");
+  r.kill("SIGTERM");
   await Bun.sleep(200);
   resume();
   const res = await inflight;
   expect(res.status).toBe(201);
-  expect(await r.proc.exited).toBe(0);
-  const out = await new Response(r.proc.stdout).text();
-  expect(out).toContain('"msg":"stopped"');
+  expect(await r.exited).toBe(0);
+  expect(r.logEntries().map((e) => e.msg)).toContain("stopped");
   // New connections are refused once it has stopped.
   expect(await fetch(`${r.url}/health`).then(() => "answered", () => "refused")).toBe("refused");
 }
@@ -128,13 +115,12 @@ describe("single binary", () => {
         console.log(`binary (embedded PGlite, existing data dir): first answer after ${again.firstAnswerMs} ms`);
         await exercise(again, "disconnected");
         expect(readdirSync(join(r.dir, "data", "images"))).toHaveLength(1);
-        again.proc.kill("SIGTERM");
-        expect(await again.proc.exited).toBe(0);
+        expect(await again.stop()).toBe(0);
       } finally {
-        again.proc.kill("SIGKILL");
+        again.kill("SIGKILL");
       }
     } finally {
-      r.proc.kill("SIGKILL");
+      r.kill("SIGKILL");
       rmSync(r.dir, { recursive: true, force: true });
     }
   }, 120_000);
@@ -154,7 +140,7 @@ describe("single binary", () => {
         expect(readdirSync(join(r.dir, "data"))).toEqual(["images"]); // no embedded database
         await stopGracefully(r);
       } finally {
-        r.proc.kill("SIGKILL");
+        r.kill("SIGKILL");
         rmSync(r.dir, { recursive: true, force: true });
       }
     }, 60_000);

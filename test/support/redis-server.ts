@@ -1,5 +1,9 @@
-// A redis-server owned by one test: started on a spare loopback port, and stopped, killed,
-// frozen (SIGSTOP) and thawed by that test alone. The shared Redis on 6379 is never touched.
+// A redis-server owned by one test: started on a spare loopback port with its own folder, and
+// stopped, killed, frozen (SIGSTOP), thawed and restarted by that test alone. The shared Redis on
+// 6379 is never touched.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { REDIS_SERVER_BINARY } from "./services.ts";
 import { eventually } from "./wait.ts";
@@ -7,13 +11,28 @@ import { eventually } from "./wait.ts";
 export type TestRedis = {
   port: number;
   url: string;
+  /** Its working folder (--dir): dump.rdb lands here on SAVE/BGSAVE and is loaded on start. */
+  dir: string;
   start(): Promise<void>;
+  /** SIGKILL: nothing is saved; start() brings it back on the same port. */
   kill(): Promise<void>;
+  /** kill() then start() on the same port (loading dir/dump.rdb if there is one). */
+  restart(): Promise<void>;
   freeze(): void;
   thaw(): void;
   /** Runs a redis-cli-free command through a short-lived raw connection. */
   command(...args: string[]): Promise<string>;
+  /** kill() and remove the folder. */
   stop(): Promise<void>;
+};
+
+export type TestRedisOptions = {
+  /**
+   * Extra redis-server arguments, after the defaults (so they win), e.g.
+   * ["--maxmemory", "2mb", "--maxmemory-policy", "noeviction"], ["--save", "3600 1"], or
+   * ["--enable-debug-command", "yes"] for DEBUG RELOAD / DEBUG SLEEP (Redis 7 refuses DEBUG otherwise).
+   */
+  args?: string[];
 };
 
 export async function spareTcpPort(): Promise<number> {
@@ -23,26 +42,39 @@ export async function spareTcpPort(): Promise<number> {
   return port;
 }
 
-export async function startTestRedis(): Promise<TestRedis> {
+export async function startTestRedis(opts: TestRedisOptions = {}): Promise<TestRedis> {
   const port = await spareTcpPort();
+  const dir = mkdtempSync(join(tmpdir(), "chitram-redis-"));
   let proc: Subprocess | undefined;
 
   const ping = async () => (await redisCommand(port, ["PING"], 300)) === "+PONG";
+  const args = [
+    ...["--port", String(port), "--bind", "127.0.0.1", "--protected-mode", "no"],
+    ...["--save", "", "--appendonly", "no", "--dir", dir, "--logfile", join(dir, "redis.log")],
+    ...(opts.args ?? []),
+  ];
 
   const r: TestRedis = {
     port,
     url: `redis://127.0.0.1:${port}`,
+    dir,
     async start() {
-      proc = Bun.spawn(
-        [REDIS_SERVER_BINARY, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no"],
-        { stdout: "ignore", stderr: "ignore" },
-      );
-      await eventually(ping, 5_000, 20, `redis on ${port} ready`);
+      if (proc && proc.exitCode === null && proc.signalCode === null) return;
+      proc = Bun.spawn([REDIS_SERVER_BINARY, ...args], { stdout: "ignore", stderr: "ignore" });
+      await eventually(ping, 5_000, 20, `redis on ${port} ready`).catch(async (e: Error) => {
+        const log = await Bun.file(join(dir, "redis.log")).text().catch(() => "");
+        throw new Error(`${e.message}\n${log.split("\n").slice(-10).join("\n")}`);
+      });
     },
     async kill() {
+      proc?.kill("SIGCONT");
       proc?.kill("SIGKILL");
       await proc?.exited;
       proc = undefined;
+    },
+    async restart() {
+      await r.kill();
+      await r.start();
     },
     freeze() {
       proc?.kill("SIGSTOP");
@@ -50,13 +82,10 @@ export async function startTestRedis(): Promise<TestRedis> {
     thaw() {
       proc?.kill("SIGCONT");
     },
-    command: (...args) => redisCommand(port, args, 2_000),
+    command: (...a) => redisCommand(port, a, 2_000),
     async stop() {
-      if (!proc) return;
-      proc.kill("SIGCONT");
-      proc.kill("SIGKILL");
-      await proc.exited;
-      proc = undefined;
+      await r.kill();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
   await r.start();

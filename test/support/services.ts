@@ -1,5 +1,7 @@
 // Where the real services for tests come from, and what happens when they are missing:
 // with CI=true a missing service fails the test run; on a laptop the tests that need it skip, saying so.
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import postgres from "postgres";
 
 export const IN_CI = process.env.CI === "true" || process.env.CI === "1";
@@ -21,6 +23,35 @@ async function probePostgres(): Promise<string | undefined> {
 
 const redisServerBinary = Bun.which("redis-server");
 
+/** The newest /usr/lib/postgresql/N/bin holding initdb and postgres (or TEST_PG_BIN_DIR). */
+function findPgBinDir(): string | undefined {
+  const root = "/usr/lib/postgresql";
+  const versions = existsSync(root) ? readdirSync(root).sort((a, b) => Number(b) - Number(a)) : [];
+  const candidates = process.env.TEST_PG_BIN_DIR ? [process.env.TEST_PG_BIN_DIR] : versions.map((v) => join(root, v, "bin"));
+  return candidates.find((dir) => existsSync(join(dir, "initdb")) && existsSync(join(dir, "postgres")));
+}
+
+/** uid/gid of the `postgres` OS user: the server refuses to run as root, and the tests run as root. */
+function postgresOsUser(): { uid: number; gid: number } | undefined {
+  const line = readFileSync("/etc/passwd", "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("postgres:"));
+  const [, , uid, gid] = line?.split(":") ?? [];
+  return uid && gid ? { uid: Number(uid), gid: Number(gid) } : undefined;
+}
+
+const pgBinDir = findPgBinDir();
+const runAsRoot = process.getuid?.() === 0;
+const setprivBinary = Bun.which("setpriv");
+export const PG_OS_USER = runAsRoot ? postgresOsUser() : undefined;
+const pgBinariesProblem = !pgBinDir
+  ? "no initdb/postgres under /usr/lib/postgresql/*/bin (set TEST_PG_BIN_DIR)"
+  : runAsRoot && !PG_OS_USER
+    ? "running as root, and there is no postgres OS user to run the server as"
+    : runAsRoot && !setprivBinary
+      ? "running as root, and setpriv (util-linux) is missing"
+      : undefined;
+
 export const postgresProblem = await probePostgres();
 export const redisProblem = redisServerBinary ? undefined : "redis-server is not installed";
 
@@ -36,3 +67,10 @@ export const HAVE_POSTGRES = gate(`PostgreSQL at ${TEST_DATABASE_URL.replace(/\/
 /** True when tests may start their own redis-server; throws in CI when they cannot. */
 export const HAVE_REDIS = gate("redis-server", redisProblem);
 export const REDIS_SERVER_BINARY = redisServerBinary ?? "redis-server";
+/** True when tests may run a PostgreSQL server of their own (initdb + postgres); throws in CI when they cannot. */
+export const HAVE_PG_BINARIES = gate("PostgreSQL server binaries", pgBinariesProblem);
+export const PG_BIN_DIR = pgBinDir ?? "/usr/lib/postgresql/missing/bin";
+/** Prefix that runs a command as the postgres OS user when the tests run as root; empty otherwise. */
+export const AS_POSTGRES_USER: string[] = runAsRoot && PG_OS_USER && setprivBinary
+  ? [setprivBinary, `--reuid=${PG_OS_USER.uid}`, `--regid=${PG_OS_USER.gid}`, "--clear-groups", "--"]
+  : [];
