@@ -124,7 +124,7 @@ export async function buildDeps(config: Config, opts: BuildOptions = {}): Promis
     cache,
     invalidations,
     images,
-    imageService: createImageService({ config, repo, storage, images, invalidations, logger }),
+    imageService: createImageService({ config, repo, storage, images, invalidations, logger, insertBudgetMs: 2 * database.queryTimeoutMs }),
     storage,
     reconciler,
     rateLimiter,

@@ -36,8 +36,8 @@ export type ImageServiceDeps = {
   images: ImageLookup;
   invalidations: Invalidations;
   logger: Logger;
-  /** How long an upload keeps retrying a row insert whose outcome is unknown (default: 2 query deadlines). */
-  insertBudgetMs?: number;
+  /** How long an upload keeps retrying a row insert whose outcome is unknown: 2 query deadlines. */
+  insertBudgetMs: number;
 };
 
 class OutcomeUnknown extends Error {
@@ -46,7 +46,7 @@ class OutcomeUnknown extends Error {
 
 export function createImageService(d: ImageServiceDeps): ImageService {
   const { config, repo, storage, images, invalidations, logger } = d;
-  const insertBudgetMs = d.insertBudgetMs ?? 2 * config.DATABASE_QUERY_TIMEOUT_SECONDS * 1000;
+  const { insertBudgetMs } = d;
   const invalidationsOf = (id: string): Invalidation[] => [{ key: imageCacheKey(config.CACHE_KEY_PREFIX, id), version: null }];
 
   /**
