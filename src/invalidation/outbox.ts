@@ -16,6 +16,7 @@ export const INVALIDATION_CHANNEL = "chitram_invalidations";
  * running in the next one, #1216), and a single statement leaves nothing to roll back.
  */
 export function recordInvalidationsWith(db: Database, guard: WithSubquery, invs: Invalidation[]) {
+  if (invs.length === 0) return outboxCte(db, sql`select null::text, null::int where false`);
   const values = sql.join(
     invs.map((i) => sql`(${i.key}::text, ${i.version}::int)`),
     sql`, `,

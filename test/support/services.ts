@@ -74,3 +74,30 @@ export const PG_BIN_DIR = pgBinDir ?? "/usr/lib/postgresql/missing/bin";
 export const AS_POSTGRES_USER: string[] = runAsRoot && PG_OS_USER && setprivBinary
   ? [setprivBinary, `--reuid=${PG_OS_USER.uid}`, `--regid=${PG_OS_USER.gid}`, "--clear-groups", "--"]
   : [];
+
+/**
+ * A database of its own on the shared PostgreSQL, for tests that look at whole tables (the
+ * reconciler compares every row with one storage folder). Dropped by `drop()`.
+ */
+export async function createScratchDatabase(label: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `chitram_${label}_${Date.now()}_${process.pid}`.replace(/[^a-z0-9_]/gi, "_").toLowerCase();
+  const admin = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end({ timeout: 1 });
+  }
+  const url = new URL(TEST_DATABASE_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.href,
+    async drop() {
+      const a = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
+      try {
+        await a.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await a.end({ timeout: 1 });
+      }
+    },
+  };
+}
