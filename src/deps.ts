@@ -75,7 +75,7 @@ export async function buildDeps(config: Config, opts: BuildOptions = {}): Promis
 
   // Invalidations first: the caches must not serve a hit before this instance hears every
   // committed invalidation (caught up from the outbox).
-  const invalidations = createInvalidations(database, logger, { ttlSeconds: config.CACHE_TTL_SECONDS, ...opts.invalidations });
+  const invalidations = createInvalidations(database, logger, { instanceId, ttlSeconds: config.CACHE_TTL_SECONDS, ...opts.invalidations });
   await invalidations.start(CHANNEL_STARTUP_WAIT_MS);
 
   // One Redis connection for the cache and the rate limiter, unless neither wants it.

@@ -29,6 +29,8 @@ export type DatabaseHandle = {
 };
 
 export type ListenerHandlers = {
+  /** Shown as the connection's application_name (pg_stat_activity), e.g. `chitram:listen:<instance>`. */
+  name: string;
   onNotify(channel: string, payload: string): void;
   /** The listening connection closed; nothing more arrives until `listen` succeeds again. */
   onClose(): void;
@@ -109,6 +111,7 @@ export function createPostgresDatabase(url: string, opts: PostgresOptions = {}):
           max_lifetime: null,
           fetch_types: false,
           keep_alive: 5,
+          connection: { application_name: handlers.name },
           onnotice: () => {},
           onnotify: (channel: string, payload: string) => handlers.onNotify(channel, payload),
           // Only the current connection's closing matters; a replaced one closes after the fact.

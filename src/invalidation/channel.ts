@@ -32,6 +32,8 @@ export type InvalidationChannel = {
 };
 
 export type ChannelOptions = {
+  /** This process's id, in the listening connection's application_name. */
+  instanceId: string;
   retentionMs: number;
   heartbeatMs?: number;
   heartbeatTimeoutMs?: number;
@@ -63,6 +65,7 @@ export function createInvalidationChannel(
   const RECENT_MAX = 10_000;
 
   const listener: NotificationListener = database.openListener({
+    name: `chitram:listen:${opts.instanceId}`,
     onNotify(channel, payload) {
       if (channel === heartbeatChannel) {
         lastEcho = performance.now();

@@ -35,6 +35,7 @@ export type Invalidations = {
 };
 
 export type InvalidationsOptions = {
+  instanceId: string;
   ttlSeconds: number;
   relayIntervalMs?: number;
   pruneIntervalMs?: number;
@@ -56,6 +57,7 @@ export function createInvalidations(database: DatabaseHandle, logger: Logger, op
   const timers: Array<ReturnType<typeof setInterval>> = [];
 
   const channel = createInvalidationChannel(database, outbox, log, logger, {
+    instanceId: opts.instanceId,
     retentionMs,
     heartbeatMs: opts.heartbeatMs,
     heartbeatTimeoutMs: opts.heartbeatTimeoutMs,
