@@ -1,16 +1,15 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import { Hono, type Context } from "hono";
-import { getConnInfo } from "hono/bun";
 import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
-import { z } from "zod";
 import type { AppEnv } from "../app-env.ts";
 import type { ImageRow } from "../db/schema.ts";
 import { ApiError, imageNotFound } from "../errors.ts";
+import { clientOf } from "../http/client-ip.ts";
 import { fileResponse } from "../http/file-response.ts";
-import { validate } from "../http/validate.ts";
+import { createRouter } from "../http/openapi.ts";
 import { inspectImage } from "./detect.ts";
 import { sanitizeFilename } from "./filename.ts";
+import { deleteRoute, fileRoute, imageUrls, metadataRoute, toMetadata, uploadRoute } from "./schemas.ts";
 
 // Multipart framing around the file: boundaries, part headers, a filename. Bodies up to the file
 // limit plus this are read; anything larger is refused while streaming, before it is all read.
@@ -25,37 +24,7 @@ function imageId(raw: string): string {
   return raw.toLowerCase();
 }
 
-function toMetadata(row: ImageRow) {
-  return {
-    id: row.id,
-    filename: row.filename,
-    content_type: row.contentType,
-    file_size: row.fileSize,
-    created_at: row.createdAt.toISOString(),
-    width: row.width,
-    height: row.height,
-    thumbnail_ready: row.thumbnailKey !== null,
-    thumbnail_url: row.thumbnailKey !== null ? `/api/v1/images/${row.id}/thumbnail` : null,
-  };
-}
-
 const sha256Hex = (data: string | Uint8Array) => createHash("sha256").update(data).digest("hex");
-
-/** The client's address (socket peer, or X-Forwarded-For from a trusted proxy), resolved once per request. */
-function clientOf(c: Context<AppEnv>): string {
-  let ip = c.get("clientIp");
-  if (ip === undefined) {
-    let peer: string | undefined;
-    try {
-      peer = getConnInfo(c).remote.address;
-    } catch {
-      peer = undefined; // in-process requests (tests) have no socket
-    }
-    ip = c.var.deps.clientIp(peer, c.req.header("x-forwarded-for"));
-    c.set("clientIp", ip);
-  }
-  return ip;
-}
 
 /** Refuses a client over its upload rate before any of the body is read; sets RateLimit-* headers. */
 const rateLimit = createMiddleware<AppEnv>(async (c, next) => {
@@ -140,8 +109,8 @@ async function readSingleFile(req: Request): Promise<File> {
   return file;
 }
 
-export const imageRoutes = new Hono<AppEnv>()
-  .post("/upload", rateLimit, uploadSlot, limitBody, async (c) => {
+export const imageRoutes = createRouter()
+  .openapi({ ...uploadRoute, middleware: [rateLimit, uploadSlot, limitBody] as const }, async (c) => {
     const { config, repo, storage, images } = c.var.deps;
     const file = await readSingleFile(c.req.raw);
     if (file.size === 0) throw new ApiError("INVALID_REQUEST", "The uploaded file is empty", { field: "file" });
@@ -173,20 +142,20 @@ export const imageRoutes = new Hono<AppEnv>()
       throw err;
     }
     await images.remember(row);
-    c.header("Location", `/api/v1/images/${id}`);
-    return c.json({ ...toMetadata(row), url: `/api/v1/images/${id}/file`, delete_token: deleteToken }, 201);
+    c.header("Location", imageUrls(config.PUBLIC_URL, id).metadata);
+    return c.json({ ...toMetadata(row, config.PUBLIC_URL), delete_token: deleteToken }, 201);
   })
 
-  .get("/:id", async (c) => {
-    const id = imageId(c.req.param("id"));
+  .openapi(metadataRoute, async (c) => {
+    const id = imageId(c.req.valid("param").id);
     const { row, status } = await c.var.deps.images.get(id);
     c.header("X-Cache", status);
     if (!row) throw imageNotFound(id);
-    return c.json(toMetadata(row));
+    return c.json(toMetadata(row, c.var.deps.config.PUBLIC_URL), 200);
   })
 
-  .get("/:id/file", async (c) => {
-    const id = imageId(c.req.param("id"));
+  .openapi(fileRoute, async (c) => {
+    const id = imageId(c.req.valid("param").id);
     const { images, storage } = c.var.deps;
     const info = await images.fileInfo(id);
     if (!info) throw imageNotFound(id);
@@ -198,9 +167,10 @@ export const imageRoutes = new Hono<AppEnv>()
     return fileResponse(c.req.raw, object.blob, { ...info, size: object.size });
   })
 
-  .delete("/:id", validate("query", z.object({ delete_token: z.string().max(256).optional() })), async (c) => {
-    const id = imageId(c.req.param("id"));
-    const { delete_token: token } = c.req.valid("query");
+  .openapi(deleteRoute, async (c) => {
+    const id = imageId(c.req.valid("param").id);
+    // The header is the preferred form (query strings end up in logs); it wins when both are sent.
+    const token = c.req.valid("header")["x-delete-token"] ?? c.req.valid("query").delete_token;
     const { repo, storage, images } = c.var.deps;
     // Authorise against the database, not the cache.
     const row = await repo.findById(id);
@@ -208,7 +178,7 @@ export const imageRoutes = new Hono<AppEnv>()
     if (row.userId !== null || row.deleteTokenHash === null) {
       throw new ApiError("FORBIDDEN", "Only the owner can delete this image");
     }
-    if (!token) throw new ApiError("DELETE_TOKEN_REQUIRED", "This image needs its delete_token to be deleted", { field: "delete_token" });
+    if (!token) throw new ApiError("DELETE_TOKEN_REQUIRED", "This image needs its delete_token (X-Delete-Token header) to be deleted", { field: "delete_token" });
     const given = Buffer.from(sha256Hex(token), "hex");
     const expected = Buffer.from(row.deleteTokenHash, "hex");
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
