@@ -67,7 +67,8 @@ export function createApp(deps: Deps) {
     }) as unknown as Record<string, unknown>;
 
   app.notFound((c) => {
-    const err = new ApiError("NOT_FOUND", `Route ${c.req.method} ${c.req.path.slice(0, 200)} not found`);
+    // No method in the message: HEAD must answer with GET's Content-Length.
+    const err = new ApiError("NOT_FOUND", `No route matches ${c.req.path.slice(0, 200)}`);
     return c.json(err.body(), err.status);
   });
 

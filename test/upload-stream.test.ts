@@ -47,6 +47,31 @@ describe("upload size limit on the wire", () => {
     expect(await h.deps.storage.list()).toEqual([]);
   });
 
+  // Phone photos are 6-12 MB. Bun's own body limit once answered these with a bare 413 and no
+  // body; now the route refuses them, in the envelope, whatever the client does with its body.
+  test.each([6, 20])("a complete %i MiB upload gets 413 FILE_TOO_LARGE in the JSON envelope", async (mib) => {
+    const form = new FormData();
+    form.append("file", new Blob([makePng({ padTo: mib * 1024 * 1024 })]), "phone.png");
+    const res = await fetch(`${srv.url}/api/v1/images/upload`, { method: "POST", body: form });
+    expect(res.status).toBe(413);
+    expect(res.headers.get("content-type")).toContain("application/json");
+    expect(res.headers.get("x-request-id")).toBeTruthy();
+    const body = await res.json();
+    expect(body).toEqual({ error: { code: "FILE_TOO_LARGE", message: expect.any(String), details: { max_size_bytes: 5 * 1024 * 1024 } } });
+    // The connection is still usable afterwards.
+    expect((await fetch(`${srv.url}/health`)).status).toBe(200);
+  });
+
+  test("a 20 MiB declared body gets the envelope at once, after only its first bytes", async () => {
+    const total = 20 * 1024 * 1024;
+    const request = `POST /api/v1/images/upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: ${total}\r\n\r\n`;
+    const r = await rawExchange(srv.port, [request, "--b\r\n"], { timeoutMs: 3_000 });
+    expect(r.response).toStartWith("HTTP/1.1 413");
+    expect(r.response).toMatch(/\r\ncontent-type: application\/json/i);
+    expect(r.response).toMatch(/\r\nx-request-id: \S+/i);
+    expect(r.response).toContain('{"error":{"code":"FILE_TOO_LARGE"');
+  });
+
   test("a normal upload over the socket still works", async () => {
     const form = new FormData();
     form.append("file", new Blob([makePng()]), "ok.png");

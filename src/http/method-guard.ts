@@ -31,6 +31,7 @@ export function methodGuard(routes: () => readonly RouteEntry[]) {
     if (methods.has(c.req.method)) return next();
     const allow = [...methods].sort().join(", ");
     if (c.req.method === "OPTIONS") return c.body(null, 204, { Allow: allow });
-    throw new ApiError("METHOD_NOT_ALLOWED", `Method ${c.req.method} is not allowed on ${path.slice(0, 200)}; use ${allow}`, { allow: [...methods].sort() }, { Allow: allow });
+    // The message names no method, so HEAD's Content-Length is GET's.
+    throw new ApiError("METHOD_NOT_ALLOWED", `${path.slice(0, 200)} allows only ${allow}`, { allow: [...methods].sort() }, { Allow: allow });
   });
 }
