@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { compileErrors, validate } from "@readme/openapi-parser";
 import { ERROR_STATUS } from "../src/errors.ts";
 import { createHarness, type Harness } from "./support/harness.ts";
+import { serveHarness } from "./support/server.ts";
 
 const METHODS = ["get", "post", "put", "patch", "delete", "head", "options", "trace"] as const;
 
@@ -145,4 +146,24 @@ describe("/docs", () => {
     expect(res.status).toBe(400);
     expect((await res.json()).error.code).toBe("INVALID_REQUEST");
   });
+
+  // Where a Chromium is installed (apt-get install chromium), render the page for real, with every
+  // host but loopback unresolvable: Swagger UI must draw every operation from this server alone.
+  const chromium = Bun.which("chromium") ?? Bun.which("chromium-browser");
+  test.if(chromium !== null)("renders every operation in a headless browser with no other host reachable", async () => {
+    const srv = serveHarness(h);
+    try {
+      const p = Bun.spawn(
+        [chromium!, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--virtual-time-budget=10000",
+          "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--dump-dom", `${srv.url}/docs`],
+        { stdout: "pipe", stderr: "ignore" },
+      );
+      const dom = await new Response(p.stdout).text();
+      await p.exited;
+      const paths = [...dom.matchAll(/class="opblock-summary-path" data-path="([^"]+)"/g)].map((m) => m[1]);
+      expect(paths.sort()).toEqual(["/", "/api/v1/images/upload", "/api/v1/images/{id}", "/api/v1/images/{id}", "/api/v1/images/{id}/file", "/docs", "/docs/{asset}", "/health", "/openapi.json"].sort());
+    } finally {
+      srv.stop();
+    }
+  }, 60_000);
 });
