@@ -2,6 +2,7 @@
 // slashes, request ids, CORS, PUBLIC_URL, the delete-token header and the access log.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ImageMetadata, UploadedImage } from "../src/images/schemas.ts";
+import { serveOptions } from "../src/server.ts";
 import { createHarness, type Harness } from "./support/harness.ts";
 import { fixture, makePng } from "./support/images.ts";
 import { serveHarness } from "./support/server.ts";
@@ -171,6 +172,19 @@ describe("over a real socket", () => {
     expect(all).not.toContain("secret-header-token");
     expect(all).not.toContain("delete_token=");
   });
+});
+
+test("an error escaping the app entirely is still the envelope (Bun.serve's error handler)", async () => {
+  const h = await createHarness({ db: "pglite" });
+  try {
+    const res = serveOptions(h.deps.config, h.app, h.deps.logger).error(new Error("boom in the runtime"));
+    expect(res.status).toBe(500);
+    const body = await res.json();
+    expect(body).toEqual({ error: { code: "INTERNAL_ERROR", message: "Internal server error", details: { request_id: res.headers.get("x-request-id") } } });
+    expect(h.logs.some((l) => l.includes("boom in the runtime"))).toBe(true);
+  } finally {
+    await h.close();
+  }
 });
 
 describe("settings", () => {

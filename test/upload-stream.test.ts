@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createHarness, type Harness } from "./support/harness.ts";
 import { makePng } from "./support/images.ts";
+import { startChitram } from "./support/process.ts";
 import { rawExchange, serveHarness } from "./support/server.ts";
+import { HAVE_POSTGRES, TEST_DATABASE_URL } from "./support/services.ts";
 
 describe("upload size limit on the wire", () => {
   let h: Harness;
@@ -78,4 +83,21 @@ describe("upload size limit on the wire", () => {
     const res = await fetch(`${srv.url}/api/v1/images/upload`, { method: "POST", body: form });
     expect(res.status).toBe(201);
   });
+});
+
+describe.if(HAVE_POSTGRES)("upload size limit of the real program", () => {
+  test("bun run src/main.ts answers a 20 MiB upload with the 413 envelope", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "chitram-limit-"));
+    const r = await startChitram({ env: { DATABASE_URL: TEST_DATABASE_URL, DATA_DIR: dir } });
+    try {
+      const form = new FormData();
+      form.append("file", new Blob([new Uint8Array(20 * 1024 * 1024)]), "huge.jpg");
+      const res = await fetch(`${r.url}/api/v1/images/upload`, { method: "POST", body: form });
+      expect(res.status).toBe(413);
+      expect((await res.json()).error.code).toBe("FILE_TOO_LARGE");
+    } finally {
+      expect(await r.stop()).toBe(0);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -170,7 +170,7 @@ export const imageRoutes = createRouter()
   .openapi(deleteRoute, async (c) => {
     const id = imageId(c.req.valid("param").id);
     // The header is the preferred form (query strings end up in logs); it wins when both are sent.
-    const token = c.req.valid("header")["x-delete-token"] ?? c.req.valid("query").delete_token;
+    const token = c.req.valid("header")["x-delete-token"] || c.req.valid("query").delete_token;
     const { repo, storage, images } = c.var.deps;
     // Authorise against the database, not the cache.
     const row = await repo.findById(id);
