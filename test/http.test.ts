@@ -37,7 +37,7 @@ describe("over a real socket", () => {
     const res = await s.upload(photo, "photo.jpg");
     expect(res.status).toBe(201);
     uploaded = await res.json();
-  });
+  }, 30_000); // the first harness in a process initialises PGlite: seconds on a busy machine
   afterAll(() => s.close());
 
   test("responses match the schemas they are documented with", async () => {
@@ -185,7 +185,7 @@ test("an error escaping the app entirely is still the envelope (Bun.serve's erro
   } finally {
     await h.close();
   }
-});
+}, 30_000);
 
 describe("settings", () => {
   test("PUBLIC_URL makes url, thumbnail_url's base and Location absolute; Host headers are never used", async () => {
@@ -210,7 +210,7 @@ describe("settings", () => {
     } finally {
       await plain.close();
     }
-  });
+  }, 30_000);
 
   test("CORS_ORIGINS: preflight and actual requests from a listed origin; others get nothing", async () => {
     const s = await served({ CORS_ORIGINS: "https://app.example.com,https://other.example.com" });
@@ -246,7 +246,7 @@ describe("settings", () => {
     } finally {
       await s.close();
     }
-  });
+  }, 30_000);
 
   test("CORS_ORIGINS=* allows any origin", async () => {
     const s = await served({ CORS_ORIGINS: "*" });
@@ -256,7 +256,7 @@ describe("settings", () => {
     } finally {
       await s.close();
     }
-  });
+  }, 30_000);
 
   test("ACCESS_LOG=false writes no request lines", async () => {
     const s = await served({ ACCESS_LOG: "false" });
@@ -267,5 +267,5 @@ describe("settings", () => {
     } finally {
       await s.close();
     }
-  });
+  }, 30_000);
 });

@@ -17,7 +17,7 @@ describe("OpenAPI document", () => {
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toContain("application/json");
     doc = await res.json();
-  });
+  }, 30_000); // the first harness in a process initialises PGlite: seconds on a busy machine
   afterAll(() => h.close());
 
   test("is valid OpenAPI 3.1 (checked by a real validator)", async () => {
@@ -97,7 +97,7 @@ describe("/docs", () => {
   let h: Harness;
   beforeAll(async () => {
     h = await createHarness({ db: "pglite" });
-  });
+  }, 30_000); // the first harness in a process initialises PGlite: seconds on a busy machine
   afterAll(() => h.close());
 
   const referenced = (html: string) => [...html.matchAll(/\b(?:src|href|data-spec-url)="([^"]*)"/g)].map((m) => m[1]!);

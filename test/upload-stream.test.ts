@@ -14,7 +14,7 @@ describe("upload size limit on the wire", () => {
   beforeAll(async () => {
     h = await createHarness({ db: "pglite" });
     srv = serveHarness(h);
-  });
+  }, 30_000); // the first harness in a process initialises PGlite: seconds on a busy machine
   afterAll(async () => {
     srv.stop();
     await h.close();
