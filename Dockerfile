@@ -9,6 +9,11 @@ FROM oven/bun:1.4.5
 WORKDIR /app
 ENV NODE_ENV=production DATA_DIR=/data PORT=3000 HOST=0.0.0.0
 COPY --from=build /app /app
+# The server runs as the image's unprivileged user `bun` (uid 1000), so its data folder must
+# exist and belong to that user before VOLUME: Docker fills a new volume from the image's folder,
+# owner included. Without this the volume is root's, and chitram stops with
+# "DATA_DIR /data is not writable by uid 1000 (EACCES)".
+RUN mkdir -p /data && chown bun:bun /data
 VOLUME ["/data"]
 EXPOSE 3000
 USER bun

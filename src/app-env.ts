@@ -2,7 +2,7 @@ import type { Deps } from "./deps.ts";
 
 /**
  * The one Hono environment every router uses: dependencies, the request id, and the client's
- * address once something has resolved it (see `clientOf` in images/routes.ts).
+ * address once something has resolved it (see `clientOf` in http/client-ip.ts).
  */
 export type AppEnv = {
   Variables: { deps: Deps; requestId: string; clientIp: string | undefined };

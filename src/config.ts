@@ -5,16 +5,50 @@ const bool = z
   .enum(["true", "false", "1", "0", "yes", "no"], { error: "expected true or false" })
   .transform((v) => v === "true" || v === "1" || v === "yes");
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const ALLOWED_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp"] as const;
+export const ALLOWED_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp"] as const;
 
 const cidr = z.string().refine(
   (s) => /^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(s),
   "expected a comma-separated list of IPs or CIDRs",
 );
 
+// What Bun.serve can honour: its idle timeout is at most 255 s (larger values would be clamped).
+const BUN_MAX_IDLE_TIMEOUT_SECONDS = 255;
+
+const origin = z.string().refine((s) => {
+  if (s === "*") return true;
+  try {
+    return new URL(s).origin === s;
+  } catch {
+    return false;
+  }
+}, "expected * or a comma-separated list of origins like https://app.example.com (scheme, host and port; no path or trailing slash)");
+
+const publicUrl = z
+  .string()
+  .refine((s) => {
+    try {
+      const u = new URL(s);
+      return (u.protocol === "https:" || u.protocol === "http:") && !u.search && !u.hash && !u.username && !u.password;
+    } catch {
+      return false;
+    }
+  }, "expected an absolute http(s) URL without query or fragment, e.g. https://img.example.com")
+  .transform((s) => s.replace(/\/+$/, ""));
+
 const schema = z.object({
   PORT: int(0, 65535).default(3000),
-  HOST: z.string().min(1).default("0.0.0.0"),
+  HOST: z
+    .string()
+    .regex(/^(?:[A-Za-z0-9.-]{1,253}|[0-9a-fA-F:.]+)$/, "expected a host name or an IP address, e.g. 0.0.0.0 or ::")
+    .default("0.0.0.0"),
+  PUBLIC_URL: publicUrl.optional(),
+  CORS_ORIGINS: z
+    .string()
+    .default("")
+    .transform((s) => s.split(",").map((t) => t.trim()).filter(Boolean))
+    .pipe(z.array(origin)),
+  ACCESS_LOG: bool.default(true),
   DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, "expected a postgres:// URL")
@@ -55,7 +89,12 @@ const schema = z.object({
   UPLOAD_CONCURRENCY_LIMIT: int(1, 10_000).default(10),
   UPLOAD_CONCURRENCY_TIMEOUT: z.coerce.number().min(0).max(3600).default(30),
   SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().min(0).max(3600).default(10),
-  REQUEST_TIMEOUT_SECONDS: int(1, 3600).default(60),
+  REQUEST_TIMEOUT_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(BUN_MAX_IDLE_TIMEOUT_SECONDS, `expected at most ${BUN_MAX_IDLE_TIMEOUT_SECONDS} (the longest idle timeout Bun supports)`)
+    .default(60),
   // Unset: 5 s, or half of REQUEST_TIMEOUT_SECONDS when that is shorter.
   DATABASE_QUERY_TIMEOUT_SECONDS: z.coerce.number().min(0.05).max(300).optional(),
   UPLOAD_BODY_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(3600).default(60),
@@ -103,6 +142,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 /** One line per variable, for `chitram --help`. */
 export const CONFIG_HELP: ReadonlyArray<[string, string, string]> = [
   ["PORT / HOST", "3000 / 0.0.0.0", "listen address"],
+  ["PUBLIC_URL", "unset", "absolute base URL for url, thumbnail_url and Location, e.g. https://img.example.com"],
+  ["CORS_ORIGINS", "empty (off)", "* or comma-separated origins allowed to call the API from browsers"],
+  ["ACCESS_LOG", "true", "one JSON line per request on stdout"],
   ["DATABASE_URL", "unset", "postgres:// URL; unset → embedded PGlite in DATA_DIR"],
   ["DATA_DIR", "./data", "embedded database and local images"],
   ["STORAGE_BACKEND / LOCAL_STORAGE_PATH", "local / $DATA_DIR/images", "where image bytes live"],
@@ -114,7 +156,7 @@ export const CONFIG_HELP: ReadonlyArray<[string, string, string]> = [
   ["RATE_LIMIT_ENABLED / _PER_MINUTE / _WINDOW_SECONDS", "true / 10 / 60", "uploads per client"],
   ["TRUSTED_PROXIES", "empty", "CIDRs whose X-Forwarded-For is believed"],
   ["UPLOAD_CONCURRENCY_LIMIT / _TIMEOUT", "10 / 30 s", "upload slots per instance"],
-  ["SHUTDOWN_TIMEOUT_SECONDS / REQUEST_TIMEOUT_SECONDS", "10 / 60", "graceful drain, idle/slow client bound"],
+  ["SHUTDOWN_TIMEOUT_SECONDS / REQUEST_TIMEOUT_SECONDS", "10 / 60", "graceful drain, idle/slow client bound (at most 255)"],
   ["DATABASE_QUERY_TIMEOUT_SECONDS", "5", "a database call past this answers 503 (below REQUEST_TIMEOUT_SECONDS)"],
   ["UPLOAD_BODY_TIMEOUT_SECONDS", "60", "an upload body must arrive within this (408)"],
   ["RECONCILE_INTERVAL_SECONDS / RECONCILE_GRACE_SECONDS", "3600 / 900", "storage sweep: files without rows older than the grace"],

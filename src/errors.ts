@@ -1,23 +1,8 @@
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 
-export type ErrorCode =
-  | "INVALID_REQUEST"
-  | "INVALID_FILE_FORMAT"
-  | "FILE_TOO_LARGE"
-  | "UNAUTHORIZED"
-  | "FORBIDDEN"
-  | "DELETE_TOKEN_REQUIRED"
-  | "INVALID_DELETE_TOKEN"
-  | "IMAGE_NOT_FOUND"
-  | "NOT_FOUND"
-  | "REQUEST_TIMEOUT"
-  | "RANGE_NOT_SATISFIABLE"
-  | "RATE_LIMIT_EXCEEDED"
-  | "SERVICE_UNAVAILABLE"
-  | "INTERNAL_ERROR";
-
-const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
+/** Every code the API answers with, and its HTTP status (the OpenAPI document is generated from this table). */
+export const ERROR_STATUS = {
   INVALID_REQUEST: 400,
   INVALID_FILE_FORMAT: 400,
   FILE_TOO_LARGE: 413,
@@ -27,12 +12,15 @@ const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   INVALID_DELETE_TOKEN: 403,
   IMAGE_NOT_FOUND: 404,
   NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
   REQUEST_TIMEOUT: 408,
   RANGE_NOT_SATISFIABLE: 416,
   RATE_LIMIT_EXCEEDED: 429,
   SERVICE_UNAVAILABLE: 503,
   INTERNAL_ERROR: 500,
-};
+} as const satisfies Record<string, ContentfulStatusCode>;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
 
 export type ErrorBody = { error: { code: ErrorCode; message: string; details: Record<string, unknown> } };
 
@@ -48,7 +36,7 @@ export class ApiError extends HTTPException {
     details: Record<string, unknown> = {},
     headers: Record<string, string> = {},
   ) {
-    super(STATUS[code], { message });
+    super(ERROR_STATUS[code], { message });
     this.code = code;
     this.details = details;
     this.headers = headers;
@@ -98,4 +86,24 @@ export function mayHaveReachedDatabase(err: unknown): boolean {
     if (typeof code === "string" && ["ECONNREFUSED", "CONNECT_TIMEOUT", "ENOTFOUND", "EHOSTUNREACH", "ConnectionRefused"].includes(code)) return false;
   }
   return true;
+}
+
+/**
+ * Hono's own HTTPExceptions (malformed bodies in its validators, for instance) in our envelope,
+ * so no error reaches a client in another shape.
+ */
+export function fromHttpException(err: HTTPException): ApiError {
+  const byStatus: Partial<Record<number, ErrorCode>> = {
+    400: "INVALID_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "FILE_TOO_LARGE",
+    415: "INVALID_REQUEST",
+    416: "RANGE_NOT_SATISFIABLE",
+    503: "SERVICE_UNAVAILABLE",
+  };
+  const code = byStatus[err.status] ?? (err.status < 500 ? "INVALID_REQUEST" : "INTERNAL_ERROR");
+  return new ApiError(code, code === "INTERNAL_ERROR" ? "Internal server error" : err.message || code);
 }

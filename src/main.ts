@@ -1,22 +1,32 @@
 import { createApp } from "./app.ts";
-import { CONFIG_HELP, ConfigError, loadConfig } from "./config.ts";
-import { buildDeps } from "./deps.ts";
+import { CONFIG_HELP, ConfigError, loadConfig, type Config } from "./config.ts";
+import { prepareDataDir } from "./data-dir.ts";
+import { buildDeps, type Deps } from "./deps.ts";
 import { createLogger } from "./logger.ts";
+import { assertHostResolves, listen } from "./server.ts";
+import { describeStartupError } from "./startup-error.ts";
 import { VERSION } from "./version.ts";
 
+const USAGE = "Usage: chitram [--help | --version]   (configuration comes from environment variables; see --help)";
+
 const args = process.argv.slice(2);
+const unknown = args.filter((a) => !["--help", "-h", "--version", "-v"].includes(a));
+if (unknown.length > 0) {
+  console.error(`chitram: unknown argument ${JSON.stringify(unknown[0])}\n${USAGE}`);
+  process.exit(2);
+}
 if (args.includes("--version") || args.includes("-v")) {
   console.log(`chitram ${VERSION}`);
   process.exit(0);
 }
 if (args.includes("--help") || args.includes("-h")) {
-  console.log(`chitram ${VERSION}: self-hosted image hosting API\n\nUsage: chitram [--help] [--version]\n\nConfiguration (environment variables, defaults shown):`);
+  console.log(`chitram ${VERSION}: self-hosted image hosting API\n\n${USAGE}\n\nConfiguration (environment variables, defaults shown):`);
   const width = Math.max(...CONFIG_HELP.map(([k]) => k.length));
   for (const [name, def, what] of CONFIG_HELP) console.log(`  ${name.padEnd(width)}  ${def}${what ? `  (${what})` : ""}`);
   process.exit(0);
 }
 
-let config: ReturnType<typeof loadConfig>;
+let config: Config;
 try {
   config = loadConfig();
 } catch (err) {
@@ -29,18 +39,23 @@ try {
 
 const logger = createLogger({ debug: config.CACHE_DEBUG });
 const startedAt = performance.now();
-const deps = await buildDeps(config, { logger });
-const app = createApp(deps);
-const server = Bun.serve({
-  port: config.PORT,
-  hostname: config.HOST,
-  fetch: app.fetch,
-  // Idle connections and slow clients are cut off (Bun's maximum is 255 s).
-  idleTimeout: Math.min(config.REQUEST_TIMEOUT_SECONDS, 255),
-  maxRequestBodySize: config.maxFileBytes + 1024 * 1024,
-});
+let deps: Deps | undefined;
+let server: ReturnType<typeof listen>;
+try {
+  await assertHostResolves(config);
+  const lock = prepareDataDir(config);
+  if (lock && !lock.guarded) logger.warn("cannot lock DATA_DIR (no flock on this platform); make sure only one chitram uses it");
+  deps = await buildDeps(config, { logger });
+  server = listen(config, createApp(deps), logger);
+} catch (err) {
+  // One line, no stack: the operator reads what failed and where (`start-up failed: …` for the unforeseen).
+  console.error(`chitram: ${describeStartupError(err, config)}`);
+  await deps?.close().catch(() => {});
+  process.exit(1);
+}
 logger.info("chitram listening", {
   url: server.url.href,
+  ...(config.PUBLIC_URL ? { public_url: config.PUBLIC_URL } : {}),
   version: VERSION,
   database: deps.database.kind,
   storage: deps.storage.backend,
@@ -60,7 +75,7 @@ async function shutdown(signal: string) {
     logger.warn("in-flight requests did not finish in time; closing them", { timeout_ms: timeoutMs });
     await server.stop(true);
   }
-  await deps.close().catch((err) => logger.error("error while closing", { error: String(err) }));
+  await deps!.close().catch((err) => logger.error("error while closing", { error: String(err) }));
   logger.info("stopped");
   process.exit(0);
 }

@@ -84,11 +84,25 @@ describe.each(kinds)("refusals and errors on %s", (kind) => {
     }
   });
 
-  test("unknown routes and methods are NOT_FOUND in the envelope", async () => {
+  test("unknown routes are NOT_FOUND; a known path with a wrong method is METHOD_NOT_ALLOWED with Allow", async () => {
     await expectError(await h.request("/nope"), 404, "NOT_FOUND");
     await expectError(await h.request("/api/v1/images"), 404, "NOT_FOUND");
-    await expectError(await h.request("/api/v1/images/upload", { method: "GET" }), 404, "IMAGE_NOT_FOUND");
-    await expectError(await h.request("/api/v1/images/00000000-0000-4000-8000-000000000000", { method: "PUT" }), 404, "NOT_FOUND");
+    await expectError(await h.request("/api/v1/images/x/y/z"), 404, "NOT_FOUND");
+    // The static upload path is not an image called "upload".
+    const upload = await h.request("/api/v1/images/upload", { method: "GET" });
+    const err = await expectError(upload, 405, "METHOD_NOT_ALLOWED");
+    expect(upload.headers.get("allow")).toBe("POST");
+    expect(err.details.allow).toEqual(["POST"]);
+    expect(err.message).not.toContain("not found");
+    const put = await h.request("/api/v1/images/00000000-0000-4000-8000-000000000000", { method: "PUT" });
+    await expectError(put, 405, "METHOD_NOT_ALLOWED");
+    expect(put.headers.get("allow")).toBe("DELETE, GET, HEAD");
+    const postFile = await h.request("/api/v1/images/00000000-0000-4000-8000-000000000000/file", { method: "POST" });
+    await expectError(postFile, 405, "METHOD_NOT_ALLOWED");
+    expect(postFile.headers.get("allow")).toBe("GET, HEAD");
+    const deleteHealth = await h.request("/health/", { method: "DELETE" });
+    await expectError(deleteHealth, 405, "METHOD_NOT_ALLOWED");
+    expect(deleteHealth.headers.get("allow")).toBe("GET, HEAD");
   });
 
   test("delete needs the image's own token: missing, wrong, another image's, then right", async () => {

@@ -49,6 +49,7 @@ describe.each(kinds)("image API on %s", (kind) => {
       height: f.height,
       thumbnail_ready: false,
       thumbnail_url: null,
+      url: `/api/v1/images/${body.id}/file`,
     });
     expect(meta.headers.get("x-cache")).toBe("DISABLED");
 

@@ -107,7 +107,24 @@ describe("single binary", () => {
     try {
       console.log(`binary (embedded PGlite, fresh data dir): first answer after ${r.firstAnswerMs} ms`);
       await exercise(r, "disconnected");
-      expect(readdirSync(join(r.dir, "data")).sort()).toEqual(["images", "pgdata"]);
+      expect(readdirSync(join(r.dir, "data")).sort()).toEqual(["chitram.lock", "images", "pgdata"]);
+      // The docs page and its embedded assets are inside the binary.
+      const docs = await fetch(`${r.url}/docs`);
+      expect(docs.status).toBe(200);
+      for (const ref of (await docs.text()).matchAll(/(?:src|href)="([^"]+)"/g)) {
+        const asset = await fetch(`${r.url}${ref[1]}`);
+        expect(`${ref[1]} ${asset.status} ${(await asset.text()).length > 200}`).toBe(`${ref[1]} 200 true`);
+      }
+      expect((await (await fetch(`${r.url}/openapi.json`)).json()).openapi).toBe("3.1.0");
+      // A second binary on the same data folder refuses (flock through bun:ffi works compiled too).
+      const second = Bun.spawn([join(r.dir, "chitram")], {
+        cwd: r.dir,
+        env: { PATH: "/usr/bin:/bin", HOME: r.dir, PORT: String(await spareTcpPort()), HOST: "127.0.0.1" },
+        stdout: "ignore",
+        stderr: "pipe",
+      });
+      expect(await second.exited).toBe(1);
+      expect((await new Response(second.stderr).text()).trim()).toMatch(/^chitram: DATA_DIR .* is in use by another chitram process \(pid \d+\)/);
       await stopGracefully(r);
       // Started again on the data it left: the image uploaded during shutdown is still there.
       const again = await startBinary({ REDIS_PORT: String(await spareTcpPort()) }, r.dir);

@@ -40,6 +40,26 @@ describe("configuration", () => {
     expect(c.TRUSTED_PROXIES).toEqual(["10.0.0.0/8", "::1"]);
   });
 
+  test("the public face: PUBLIC_URL loses its trailing slash, CORS is off unless listed, the access log is on", () => {
+    const d = loadConfig({});
+    expect(d.PUBLIC_URL).toBeUndefined();
+    expect(d.CORS_ORIGINS).toEqual([]);
+    expect(d.ACCESS_LOG).toBe(true);
+    expect(d.REQUEST_TIMEOUT_SECONDS).toBe(60);
+    const c = loadConfig({
+      PUBLIC_URL: "https://img.example.com/pics/",
+      CORS_ORIGINS: "https://app.example.com, http://localhost:5173",
+      ACCESS_LOG: "false",
+      REQUEST_TIMEOUT_SECONDS: "255",
+      HOST: "::",
+    });
+    expect(c.PUBLIC_URL).toBe("https://img.example.com/pics");
+    expect(c.CORS_ORIGINS).toEqual(["https://app.example.com", "http://localhost:5173"]);
+    expect(c.ACCESS_LOG).toBe(false);
+    expect(c.REQUEST_TIMEOUT_SECONDS).toBe(255);
+    expect(loadConfig({ CORS_ORIGINS: "*" }).CORS_ORIGINS).toEqual(["*"]);
+  });
+
   test.each([
     [{ PORT: "http" }, /^invalid PORT="http": /],
     [{ PORT: "70000" }, /^invalid PORT="70000": /],
@@ -48,6 +68,14 @@ describe("configuration", () => {
     [{ ALLOWED_CONTENT_TYPES: "image/svg+xml" }, /^invalid ALLOWED_CONTENT_TYPES=.*expected a subset of/],
     [{ MAX_FILE_SIZE_MB: "-1" }, /^invalid MAX_FILE_SIZE_MB="-1"/],
     [{ TRUSTED_PROXIES: "everyone" }, /^invalid TRUSTED_PROXIES="everyone"/],
+    [{ REQUEST_TIMEOUT_SECONDS: "256" }, /^invalid REQUEST_TIMEOUT_SECONDS="256": expected at most 255 \(the longest idle timeout Bun supports\)$/],
+    [{ PUBLIC_URL: "img.example.com" }, /^invalid PUBLIC_URL="img.example.com": expected an absolute http\(s\) URL/],
+    [{ PUBLIC_URL: "https://img.example.com/?a=1" }, /^invalid PUBLIC_URL=/],
+    [{ PUBLIC_URL: "ftp://img.example.com" }, /^invalid PUBLIC_URL=/],
+    [{ CORS_ORIGINS: "https://app.example.com/path" }, /^invalid CORS_ORIGINS=.*expected \* or a comma-separated list of origins/],
+    [{ CORS_ORIGINS: "app.example.com" }, /^invalid CORS_ORIGINS=/],
+    [{ ACCESS_LOG: "sometimes" }, /^invalid ACCESS_LOG="sometimes": expected true or false$/],
+    [{ HOST: "bad host" }, /^invalid HOST="bad host": expected a host name or an IP address/],
   ])("a bad value stops start-up with one line naming the variable: %p", (env, message) => {
     expect(() => loadConfig(env as Record<string, string>)).toThrow(ConfigError);
     try {

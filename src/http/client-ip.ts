@@ -1,3 +1,6 @@
+import type { Context } from "hono";
+import { getConnInfo } from "hono/bun";
+import type { AppEnv } from "../app-env.ts";
 import { BlockList, isIP } from "node:net";
 
 /**
@@ -37,4 +40,20 @@ export function createClientIpResolver(trustedCidrs: readonly string[]): ClientI
 function normalize(ip: string): string {
   const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
   return (m ? m[1]! : ip).toLowerCase();
+}
+
+/** The request's client address (socket peer, or X-Forwarded-For from a trusted proxy), resolved once per request. */
+export function clientOf(c: Context<AppEnv>): string {
+  let ip = c.get("clientIp");
+  if (ip === undefined) {
+    let peer: string | undefined;
+    try {
+      peer = getConnInfo(c).remote.address;
+    } catch {
+      peer = undefined; // in-process requests (tests) have no socket
+    }
+    ip = c.var.deps.clientIp(peer, c.req.header("x-forwarded-for"));
+    c.set("clientIp", ip);
+  }
+  return ip;
 }

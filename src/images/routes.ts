@@ -1,15 +1,14 @@
 import { timingSafeEqual } from "node:crypto";
-import { Hono, type Context } from "hono";
-import { getConnInfo } from "hono/bun";
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import { z } from "zod";
 import type { AppEnv } from "../app-env.ts";
 import { ApiError, imageNotFound } from "../errors.ts";
+import { clientOf } from "../http/client-ip.ts";
 import { fileResponse } from "../http/file-response.ts";
+import { createRouter } from "../http/openapi.ts";
 import { readBody } from "../http/upload-body.ts";
-import { validate } from "../http/validate.ts";
-import type { CachedImage } from "./image-cache.ts";
 import { sha256Hex } from "./service.ts";
+import { deleteRoute, fileRoute, imageUrls, metadataRoute, toMetadata, uploadRoute } from "./schemas.ts";
 
 // Multipart framing around the file: boundaries, part headers, a filename. Bodies up to the file
 // limit plus this are read; anything larger is refused while streaming, before it is all read.
@@ -22,36 +21,6 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 function imageId(raw: string): string {
   if (raw.length !== 36 || !UUID.test(raw)) throw imageNotFound(raw);
   return raw.toLowerCase();
-}
-
-function toMetadata(row: CachedImage) {
-  return {
-    id: row.id,
-    filename: row.filename,
-    content_type: row.contentType,
-    file_size: row.fileSize,
-    created_at: row.createdAt.toISOString(),
-    width: row.width,
-    height: row.height,
-    thumbnail_ready: row.thumbnailKey !== null,
-    thumbnail_url: row.thumbnailKey !== null ? `/api/v1/images/${row.id}/thumbnail` : null,
-  };
-}
-
-/** The client's address (socket peer, or X-Forwarded-For from a trusted proxy), resolved once per request. */
-function clientOf(c: Context<AppEnv>): string {
-  let ip = c.get("clientIp");
-  if (ip === undefined) {
-    let peer: string | undefined;
-    try {
-      peer = getConnInfo(c).remote.address;
-    } catch {
-      peer = undefined; // in-process requests (tests) have no socket
-    }
-    ip = c.var.deps.clientIp(peer, c.req.header("x-forwarded-for"));
-    c.set("clientIp", ip);
-  }
-  return ip;
 }
 
 /** Refuses a client over its upload rate before any of the body is read; sets RateLimit-* headers. */
@@ -134,27 +103,27 @@ async function readSingleFile(c: Context<AppEnv>): Promise<File> {
   return file;
 }
 
-export const imageRoutes = new Hono<AppEnv>()
-  .post("/upload", rateLimit, uploadSlot, async (c) => {
+export const imageRoutes = createRouter()
+  .openapi({ ...uploadRoute, middleware: [rateLimit, uploadSlot] as const }, async (c) => {
     const { config, imageService } = c.var.deps;
     const file = await readSingleFile(c);
     if (file.size === 0) throw new ApiError("INVALID_REQUEST", "The uploaded file is empty", { field: "file" });
     if (file.size > config.maxFileBytes) throw tooLarge(config.maxFileBytes);
     const { row, deleteToken } = await imageService.upload({ bytes: await file.bytes(), filename: file.name, clientIp: clientOf(c) });
-    c.header("Location", `/api/v1/images/${row.id}`);
-    return c.json({ ...toMetadata(row), url: `/api/v1/images/${row.id}/file`, delete_token: deleteToken }, 201);
+    c.header("Location", imageUrls(config.PUBLIC_URL, row.id).metadata);
+    return c.json({ ...toMetadata(row, config.PUBLIC_URL), delete_token: deleteToken }, 201);
   })
 
-  .get("/:id", async (c) => {
-    const id = imageId(c.req.param("id"));
+  .openapi(metadataRoute, async (c) => {
+    const id = imageId(c.req.valid("param").id);
     const { row, status } = await c.var.deps.images.get(id);
     c.header("X-Cache", status);
     if (!row) throw imageNotFound(id);
-    return c.json(toMetadata(row));
+    return c.json(toMetadata(row, c.var.deps.config.PUBLIC_URL), 200);
   })
 
-  .get("/:id/file", async (c) => {
-    const id = imageId(c.req.param("id"));
+  .openapi(fileRoute, async (c) => {
+    const id = imageId(c.req.valid("param").id);
     const { images, storage } = c.var.deps;
     const info = await images.fileInfo(id);
     if (!info) throw imageNotFound(id);
@@ -166,14 +135,16 @@ export const imageRoutes = new Hono<AppEnv>()
     return fileResponse(c.req.raw, object.blob, { ...info, size: object.size });
   })
 
-  .delete("/:id", validate("query", z.object({ delete_token: z.string().max(256).optional() })), async (c) => {
-    const id = imageId(c.req.param("id"));
-    const { delete_token: token } = c.req.valid("query");
+  .openapi(deleteRoute, async (c) => {
+    const id = imageId(c.req.valid("param").id);
+    // The header is the preferred form (query strings end up in logs); it wins when both are sent.
+    const token = c.req.valid("header")["x-delete-token"] || c.req.valid("query").delete_token;
+    // Authorised against the database, not the cache.
     await c.var.deps.imageService.remove(id, (row) => {
       if (row.userId !== null || row.deleteTokenHash === null) {
         throw new ApiError("FORBIDDEN", "Only the owner can delete this image");
       }
-      if (!token) throw new ApiError("DELETE_TOKEN_REQUIRED", "This image needs its delete_token to be deleted", { field: "delete_token" });
+      if (!token) throw new ApiError("DELETE_TOKEN_REQUIRED", "This image needs its delete_token (X-Delete-Token header) to be deleted", { field: "delete_token" });
       const given = Buffer.from(sha256Hex(token), "hex");
       const expected = Buffer.from(row.deleteTokenHash, "hex");
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) {

@@ -8,6 +8,7 @@ import type { Subprocess } from "bun";
 import { spareTcpPort } from "./redis-server.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");
+export const MAIN = join(ROOT, "src", "main.ts");
 
 export type ServerProcess = {
   proc: Subprocess<"ignore", "pipe", "pipe">;
@@ -152,7 +153,42 @@ export type ChitramOptions = {
   env?: Record<string, string>;
   port?: number;
   readyTimeoutMs?: number;
+  /** A command the server runs under, e.g. `setpriv --reuid 1000 …` to start as another user. */
+  prefix?: string[];
 };
+
+/** The environment chitram gets in tests: only what the test chooses plus what bun needs. */
+function chitramEnv(dataDir: string, env: Record<string, string> | undefined): Record<string, string> {
+  return {
+    PATH: "/usr/bin:/bin",
+    HOME: dataDir,
+    TMPDIR: process.env.TMPDIR ?? "/tmp",
+    TZ: "UTC",
+    HOST: "127.0.0.1",
+    DATA_DIR: dataDir,
+    RATE_LIMIT_ENABLED: "false",
+    CACHE_ENABLED: env?.REDIS_URL ? "true" : "false",
+    ...env,
+  };
+}
+
+/** Runs chitram to completion (a start-up that fails, `--help` …); kills it after `timeoutMs`. */
+export async function runChitram(opts: { env?: Record<string, string>; args?: string[]; timeoutMs?: number; prefix?: string[] } = {}) {
+  const started = performance.now();
+  const dataDir = opts.env?.DATA_DIR ?? mkdtempSync(join(tmpdir(), "chitram-run-"));
+  const proc = Bun.spawn([...(opts.prefix ?? []), process.execPath, "--no-env-file", MAIN, ...(opts.args ?? [])], {
+    cwd: ROOT,
+    env: chitramEnv(dataDir, opts.env),
+    stdout: "pipe",
+    stderr: "pipe",
+    stdin: "ignore",
+  });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), opts.timeoutMs ?? 20_000);
+  const [code, stdout, stderr] = await Promise.all([proc.exited, new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+  clearTimeout(timer);
+  if (opts.env?.DATA_DIR === undefined) rmSync(dataDir, { recursive: true, force: true });
+  return { code, stdout, stderr, ms: performance.now() - started };
+}
 
 /**
  * Runs chitram from source (`bun run src/main.ts`) on 127.0.0.1, as production would, with a
@@ -163,20 +199,10 @@ export async function startChitram(opts: ChitramOptions = {}): Promise<ChitramPr
   const port = opts.port ?? (await spareTcpPort());
   const ownDataDir = opts.env?.DATA_DIR === undefined ? mkdtempSync(join(tmpdir(), "chitram-proc-")) : undefined;
   const dataDir = opts.env?.DATA_DIR ?? ownDataDir!;
-  const env: Record<string, string> = {
-    PATH: "/usr/bin:/bin",
-    HOME: dataDir,
-    TZ: "UTC",
-    PORT: String(port),
-    HOST: "127.0.0.1",
-    DATA_DIR: dataDir,
-    RATE_LIMIT_ENABLED: "false",
-    CACHE_ENABLED: opts.env?.REDIS_URL ? "true" : "false",
-    ...opts.env,
-  };
+  const env = { ...chitramEnv(dataDir, opts.env), PORT: String(port) };
   let server: ServerProcess;
   try {
-    server = await startServerProcess([process.execPath, "--no-env-file", "run", "src/main.ts"], {
+    server = await startServerProcess([...(opts.prefix ?? []), process.execPath, "--no-env-file", "run", "src/main.ts"], {
       cwd: ROOT,
       env,
       port,

@@ -1,9 +1,11 @@
 // Serves a harness' app on a real loopback socket, for tests that need the wire:
-// client addresses, bodies cut off mid-stream, concurrent connections.
+// client addresses, bodies cut off mid-stream, concurrent connections. The options are main.ts'
+// own (serveOptions), on a spare loopback port.
+import { serveOptions } from "../../src/server.ts";
 import type { Harness } from "./harness.ts";
 
 export function serveHarness(h: Harness) {
-  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: h.app.fetch, idleTimeout: 30 });
+  const server = Bun.serve(serveOptions({ ...h.deps.config, HOST: "127.0.0.1", PORT: 0 }, h.app, h.deps.logger));
   return { url: `http://127.0.0.1:${server.port}`, port: server.port!, stop: () => server.stop(true) };
 }
 
