@@ -60,6 +60,7 @@ redis.pcall('SET', KEYS[2], '1', 'PX', ARGV[1]) return n`;
 // The tombstone shares the key's cluster hash slot: `{k}:tombstone` hashes "k", as plain `k` does.
 export const tombstoneOf = (key: string) => `{${key}}:tombstone`;
 const PURGE_BATCH = 1_000;
+const PURGE_ATTEMPT_MS = 250;
 
 /**
  * Redis as the second tier, under the invalidation log's authority. A hit is served only if the
@@ -183,7 +184,11 @@ export function createRedisCache(conn: RedisConnection, log: InvalidationLog, lo
     },
     set: (key, codec, value, loadedAtMs) => (log.live() ? store(key, codec, value, loadedAtMs) : Promise.resolve()),
     async purge(keys) {
-      const r = await conn.run((c) => purgeOn(c, keys)).catch(() => false as const);
+      let r = await conn.run((c) => purgeOn(c, keys)).catch(() => false as const);
+      // Breaker open: try anyway, a little longer. Other instances may be reading this Redis
+      // happily (the breaker may have opened on a stall of this process), and a confirmed purge
+      // is what lets the delete answer without waiting for the channel.
+      if (r === SKIPPED) r = await conn.attempt((c) => purgeOn(c, keys), PURGE_ATTEMPT_MS).catch(() => false as const);
       const done = r !== SKIPPED && r !== false;
       for (const key of keys) debug(done ? "INVALIDATE" : "INVALIDATE-DEFERRED", key);
       return done;

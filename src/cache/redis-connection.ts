@@ -19,6 +19,12 @@ export type RedisState = "connected" | "disconnected";
 export type RedisConnection = {
   state(): RedisState;
   run<T>(op: (client: RedisClientType) => Promise<T>): Promise<T | typeof SKIPPED>;
+  /**
+   * Runs `op` even while the breaker is open, if the client is connected, within `timeoutMs`; a
+   * failure leaves the breaker as it is. For the rare write that matters more than speed (a
+   * delete's purge): an open breaker may only mean this process stalled, not that Redis is gone.
+   */
+  attempt<T>(op: (client: RedisClientType) => Promise<T>, timeoutMs: number): Promise<T | typeof SKIPPED>;
   /** Runs before the breaker closes after an outage; if it fails the breaker stays open. */
   onRecover(hook: (client: RedisClientType) => Promise<void>): void;
   /** Opens the breaker (e.g. Redis was found to have lost data); the recover hooks run before it closes. */
@@ -152,6 +158,10 @@ export function createRedisConnection(url: string, logger: Logger, opts: RedisCo
         if (!(err instanceof ErrorReply)) trip((err as Error).message || String(err));
         throw err;
       }
+    },
+    async attempt(op, timeoutMs) {
+      if (closed || !client.isReady) return SKIPPED;
+      return withDeadline(op(client), timeoutMs);
     },
     onRecover(hook) {
       recoverHooks.push(hook);

@@ -37,7 +37,8 @@ describe.if(HAVE_POSTGRES && HAVE_REDIS)("a fleet of two processes under Redis c
   }
 
   test("0 stale reads after a 204, on either process, while Redis freezes, dies and comes back from old snapshots", async () => {
-    const stats = { deletes: 0, reads: 0, staleReads: 0, hits: 0, errors: 0, chaos: [] as string[] };
+    const stats = { deletes: 0, reads: 0, staleReads: 0, hits: 0, errors: 0, chaos: [] as string[], stale: [] as string[] };
+    const t0 = performance.now();
     const deadline = performance.now() + 12_000;
 
     // Chaos: freeze, kill (cold restart), or snapshot-then-kill (restart from an older snapshot).
@@ -80,13 +81,17 @@ describe.if(HAVE_POSTGRES && HAVE_REDIS)("a fleet of two processes under Redis c
           continue;
         }
         stats.deletes++;
+        const deletedAt = performance.now();
         // Everything from here on must be 404.
         const until = performance.now() + 300 + Math.random() * 700;
         while (performance.now() < until) {
           for (const p of [other, writer]) {
             const r = await fetch(`${p.url}/api/v1/images/${img.id}`);
             stats.reads++;
-            if (r.status === 200) stats.staleReads++;
+            if (r.status === 200) {
+              stats.staleReads++;
+              stats.stale.push(`${p === writer ? "writer" : "other"} ${r.headers.get("x-cache")} +${Math.round(performance.now() - deletedAt)}ms @${Math.round(performance.now() - t0)} ${img.id}`);
+            }
             else if (r.status !== 404) stats.errors++;
           }
           await Bun.sleep(20);

@@ -74,8 +74,7 @@ describe.if(HAVE_REDIS)("no stale metadata after a 204", () => {
       } finally {
         redis.thaw();
       }
-      // b never saw Redis fail: its breaker is closed and Redis still holds the row.
-      expect(b.deps.cache.state()).toBe("connected");
+      // b reads the moment Redis answers again (whether or not it noticed the freeze itself).
       await expectGoneEverywhere(img.id, b, a);
     }
   }, 30_000);
