@@ -5,6 +5,7 @@ import type { Deps } from "./deps.ts";
 import { ApiError, isDatabaseUnavailable } from "./errors.ts";
 import { healthRoutes } from "./health/routes.ts";
 import { imageRoutes } from "./images/routes.ts";
+import { thumbnailRoutes } from "./thumbnails/routes.ts";
 
 /** The HTTP application over already-built dependencies. Tests call `createApp(deps).request(...)`. */
 export function createApp(deps: Deps) {
@@ -18,6 +19,7 @@ export function createApp(deps: Deps) {
 
   app.route("/health", healthRoutes);
   app.route("/api/v1/images", imageRoutes);
+  app.route("/api/v1/images", thumbnailRoutes);
 
   app.notFound((c) => {
     const err = new ApiError("NOT_FOUND", `Route ${c.req.method} ${c.req.path.slice(0, 200)} not found`);

@@ -15,6 +15,9 @@ import { createLogger, type Logger } from "./logger.ts";
 import { createLocalStorage } from "./storage/local.ts";
 import { createReconciler, type Reconciler } from "./storage/reconciler.ts";
 import type { Storage } from "./storage/types.ts";
+import { createThumbnailJobs, type ThumbnailJobs } from "./thumbnails/jobs.ts";
+import { createThumbnailPool, type ThumbnailPool } from "./thumbnails/pool.ts";
+import { createThumbnailRunner, type ThumbnailRunner } from "./thumbnails/runner.ts";
 import { VERSION } from "./version.ts";
 
 /** Everything a request handler may use, built once at boot and injected into `createApp`. */
@@ -32,6 +35,9 @@ export type Deps = {
   imageService: ImageService;
   storage: Storage;
   reconciler: Reconciler;
+  thumbnailJobs: ThumbnailJobs;
+  thumbnailPool: ThumbnailPool;
+  thumbnails: ThumbnailRunner;
   rateLimiter: RateLimiter;
   uploadSlots: UploadSlots;
   clientIp: ClientIpResolver;
@@ -51,6 +57,8 @@ export type BuildOptions = {
   invalidations?: Partial<InvalidationsOptions>;
   /** Start the periodic storage reconciler (default true; tests run it by hand). */
   reconcile?: boolean;
+  /** Start making thumbnails in the background (default true; tests may call `thumbnails.runOnce`). */
+  startThumbnails?: boolean;
 };
 
 const CHANNEL_STARTUP_WAIT_MS = 5_000;
@@ -114,6 +122,19 @@ export async function buildDeps(config: Config, opts: BuildOptions = {}): Promis
   });
   if (opts.reconcile ?? true) reconciler.start();
 
+  const thumbnailJobs = createThumbnailJobs(database);
+  const thumbnailPool = createThumbnailPool({ size: config.THUMBNAIL_WORKERS, maxPixels: config.MAX_IMAGE_PIXELS });
+  const thumbnails = createThumbnailRunner(
+    { jobs: thumbnailJobs, pool: thumbnailPool, storage, invalidations, logger },
+    {
+      holder: instanceId,
+      cacheKeyPrefix: config.CACHE_KEY_PREFIX,
+      timeoutMs: config.THUMBNAIL_JOB_TIMEOUT_SECONDS * 1000,
+      maxAttempts: config.THUMBNAIL_MAX_ATTEMPTS,
+    },
+  );
+  if (opts.startThumbnails ?? true) thumbnails.start();
+
   return {
     config,
     version: VERSION,
@@ -124,13 +145,17 @@ export async function buildDeps(config: Config, opts: BuildOptions = {}): Promis
     cache,
     invalidations,
     images,
-    imageService: createImageService({ config, repo, storage, images, invalidations, logger }),
+    imageService: createImageService({ config, repo, storage, images, invalidations, logger, onJobQueued: thumbnails.wake }),
     storage,
     reconciler,
+    thumbnailJobs,
+    thumbnailPool,
+    thumbnails,
     rateLimiter,
     uploadSlots: createUploadSlots(config.UPLOAD_CONCURRENCY_LIMIT, config.UPLOAD_CONCURRENCY_TIMEOUT * 1000),
     clientIp: createClientIpResolver(config.TRUSTED_PROXIES),
     async close() {
+      await thumbnails.close();
       await reconciler.close();
       rateLimiter.close();
       await invalidations.close();

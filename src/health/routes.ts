@@ -7,10 +7,11 @@ const within = (p: Promise<unknown>, ms: number) =>
   Promise.race([p.then(() => true, () => false), Bun.sleep(ms).then(() => false)]);
 
 export const healthRoutes = new Hono<AppEnv>().get("/", async (c) => {
-  const { database, cache, storage, rateLimiter, uploadSlots, invalidations, version } = c.var.deps;
-  const [dbUp, storageProblem] = await Promise.all([
+  const { database, cache, storage, rateLimiter, uploadSlots, invalidations, thumbnailJobs, thumbnailPool, version } = c.var.deps;
+  const [dbUp, storageProblem, jobCounts] = await Promise.all([
     within(database.ping(), CHECK_TIMEOUT_MS),
     Promise.race([storage.check(), Bun.sleep(CHECK_TIMEOUT_MS).then(() => "no answer")]),
+    Promise.race([thumbnailJobs.counts().catch(() => undefined), Bun.sleep(CHECK_TIMEOUT_MS).then(() => undefined)]),
   ]);
   const cacheState = cache.state();
   const channel = invalidations.channelState();
@@ -30,6 +31,8 @@ export const healthRoutes = new Hono<AppEnv>().get("/", async (c) => {
       storage_status: storageProblem ? "unavailable" : "ok",
       rate_limiter: rateLimiter.state(),
       upload_concurrency: `${uploadSlots.active()}/${uploadSlots.limit} active`,
+      // Jobs of the whole fleet (null when the database did not answer); workers of this instance.
+      thumbnails: { ...(jobCounts ?? { pending: null, running: null, failed: null }), workers: `${thumbnailPool.active()}/${thumbnailPool.size} active` },
     },
     healthy ? 200 : 503,
   );

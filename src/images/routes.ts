@@ -10,6 +10,7 @@ import { readBody } from "../http/upload-body.ts";
 import { validate } from "../http/validate.ts";
 import type { CachedImage } from "./image-cache.ts";
 import { sha256Hex } from "./service.ts";
+import { thumbnailFields } from "../thumbnails/schemas.ts";
 
 // Multipart framing around the file: boundaries, part headers, a filename. Bodies up to the file
 // limit plus this are read; anything larger is refused while streaming, before it is all read.
@@ -19,7 +20,7 @@ const LARGE_UPLOAD_BYTES = 1024 * 1024;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Canonical (lower-case) id, or a 404: a malformed id is simply not found. */
-function imageId(raw: string): string {
+export function imageId(raw: string): string {
   if (raw.length !== 36 || !UUID.test(raw)) throw imageNotFound(raw);
   return raw.toLowerCase();
 }
@@ -33,8 +34,7 @@ function toMetadata(row: CachedImage) {
     created_at: row.createdAt.toISOString(),
     width: row.width,
     height: row.height,
-    thumbnail_ready: row.thumbnailKey !== null,
-    thumbnail_url: row.thumbnailKey !== null ? `/api/v1/images/${row.id}/thumbnail` : null,
+    ...thumbnailFields(row),
   };
 }
 
@@ -140,9 +140,9 @@ export const imageRoutes = new Hono<AppEnv>()
     const file = await readSingleFile(c);
     if (file.size === 0) throw new ApiError("INVALID_REQUEST", "The uploaded file is empty", { field: "file" });
     if (file.size > config.maxFileBytes) throw tooLarge(config.maxFileBytes);
-    const { row, deleteToken } = await imageService.upload({ bytes: await file.bytes(), filename: file.name, clientIp: clientOf(c) });
+    const { row, deleteToken, metadataRemoved } = await imageService.upload({ bytes: await file.bytes(), filename: file.name, clientIp: clientOf(c) });
     c.header("Location", `/api/v1/images/${row.id}`);
-    return c.json({ ...toMetadata(row), url: `/api/v1/images/${row.id}/file`, delete_token: deleteToken }, 201);
+    return c.json({ ...toMetadata(row), url: `/api/v1/images/${row.id}/file`, delete_token: deleteToken, metadata_removed: metadataRemoved }, 201);
   })
 
   .get("/:id", async (c) => {

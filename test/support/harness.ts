@@ -73,6 +73,7 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
     logger,
     redisStartupWaitMs: opts.redisStartupWaitMs ?? 2_000,
     reconcile: false, // tests run the reconciler by hand
+    startThumbnails: false, // and make thumbnails by hand (thumbnails.runOnce), unless they ask
     ...opts.build,
   });
   const app = createApp(deps);
