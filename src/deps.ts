@@ -63,6 +63,15 @@ export type BuildOptions = {
 
 const CHANNEL_STARTUP_WAIT_MS = 5_000;
 
+/**
+ * The thumbnail Worker's entry point, resolved from this file because it sits at the root of
+ * src/: from source that is src/thumbnails/worker.ts; in the compiled binary every bundled module
+ * reports the binary's own URL (/$bunfs/root/chitram) and each entry point lives under it by its
+ * path relative to src/ (/$bunfs/root/thumbnails/worker.ts). A URL made in pool.ts would be right
+ * from source only.
+ */
+export const THUMBNAIL_WORKER_URL = new URL("./thumbnails/worker.ts", import.meta.url);
+
 export async function buildDeps(config: Config, opts: BuildOptions = {}): Promise<Deps> {
   const logger = opts.logger ?? createLogger({ debug: config.CACHE_DEBUG });
   const instanceId = crypto.randomUUID();
@@ -123,7 +132,7 @@ export async function buildDeps(config: Config, opts: BuildOptions = {}): Promis
   if (opts.reconcile ?? true) reconciler.start();
 
   const thumbnailJobs = createThumbnailJobs(database);
-  const thumbnailPool = createThumbnailPool({ size: config.THUMBNAIL_WORKERS, maxPixels: config.MAX_IMAGE_PIXELS });
+  const thumbnailPool = createThumbnailPool({ size: config.THUMBNAIL_WORKERS, maxPixels: config.MAX_IMAGE_PIXELS, workerUrl: THUMBNAIL_WORKER_URL });
   const thumbnails = createThumbnailRunner(
     { jobs: thumbnailJobs, pool: thumbnailPool, storage, invalidations, logger },
     {

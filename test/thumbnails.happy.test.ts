@@ -5,6 +5,7 @@
 // error envelope ({"error": …}) instead of FastAPI's {"detail": …}.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
+import { THUMBNAIL_WORKER_URL } from "../src/deps.ts";
 import { makeThumbnail } from "../src/thumbnails/make.ts";
 import { createThumbnailPool } from "../src/thumbnails/pool.ts";
 import { createHarness, type DbKind, type Harness } from "./support/harness.ts";
@@ -152,7 +153,7 @@ describe.each(kinds)("thumbnails on %s", (kind) => {
 });
 
 describe("making a thumbnail (the seed system's unit tests)", () => {
-  const pool = createThumbnailPool({ size: 1, maxPixels: 50_000_000 });
+  const pool = createThumbnailPool({ size: 1, maxPixels: 50_000_000, workerUrl: THUMBNAIL_WORKER_URL });
   afterAll(() => pool.close());
 
   test("within 300x300, aspect kept: 640x480 → 300x225; a PNG with alpha becomes an RGB JPEG", async () => {

@@ -28,7 +28,13 @@ export type ThumbnailPool = {
   close(): Promise<void>;
 };
 
-export type PoolOptions = { size: number; maxPixels: number; recyclePixels?: number };
+export type PoolOptions = {
+  size: number;
+  maxPixels: number;
+  /** worker.ts's URL; see `THUMBNAIL_WORKER_URL` in deps.ts for why the caller gives it. */
+  workerUrl: URL;
+  recyclePixels?: number;
+};
 
 const RECYCLE_PIXELS = 16_000_000;
 const RECYCLE_JOBS = 500;
@@ -43,7 +49,7 @@ export function createThumbnailPool(opts: PoolOptions): ThumbnailPool {
   let nextJobId = 1;
   let closed = false;
 
-  const spawn = (): Slot => ({ worker: new Worker(new URL("./worker.ts", import.meta.url)), jobs: 0 });
+  const spawn = (): Slot => ({ worker: new Worker(opts.workerUrl), jobs: 0 });
 
   function runOn(slot: Slot, request: WorkerRequest, timeoutMs: number): Promise<MadeThumbnail> {
     return new Promise((resolve, reject) => {
