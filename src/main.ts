@@ -10,7 +10,9 @@ if (args.includes("--version") || args.includes("-v")) {
   process.exit(0);
 }
 if (args.includes("--help") || args.includes("-h")) {
-  console.log(`chitram ${VERSION}: self-hosted image hosting API\n\nUsage: chitram [--help] [--version]\n\nConfiguration (environment variables, defaults shown):`);
+  console.log(
+    `chitram ${VERSION}: self-hosted image hosting API\n\nUsage: chitram [--help] [--version]\n       chitram thumbnails requeue [IMAGE_ID…]   re-queue failed thumbnail jobs (all, or these images')\n\nConfiguration (environment variables, defaults shown):`,
+  );
   const width = Math.max(...CONFIG_HELP.map(([k]) => k.length));
   for (const [name, def, what] of CONFIG_HELP) console.log(`  ${name.padEnd(width)}  ${def}${what ? `  (${what})` : ""}`);
   process.exit(0);
@@ -28,6 +30,28 @@ try {
 }
 
 const logger = createLogger({ debug: config.CACHE_DEBUG });
+
+if (args[0] === "thumbnails") {
+  if (args[1] !== "requeue") {
+    console.error("chitram: usage: chitram thumbnails requeue [IMAGE_ID…]");
+    process.exit(2);
+  }
+  const bad = args.slice(2).find((a) => !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(a));
+  if (bad !== undefined) {
+    console.error(`chitram: not an image id: ${JSON.stringify(bad)}`);
+    process.exit(2);
+  }
+  // Against the same database and cache as the server; nothing is served and no job is run here.
+  const deps = await buildDeps(config, { logger, reconcile: false, startThumbnails: false });
+  try {
+    const ids = await deps.thumbnails.requeue(args.length > 2 ? args.slice(2).map((a) => a.toLowerCase()) : "all-failed");
+    console.log(`re-queued ${ids.length} thumbnail job(s)${ids.length ? `: ${ids.join(" ")}` : ""}`);
+  } finally {
+    await deps.close();
+  }
+  process.exit(0);
+}
+
 const startedAt = performance.now();
 const deps = await buildDeps(config, { logger });
 const app = createApp(deps);
