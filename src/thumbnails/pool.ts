@@ -24,6 +24,7 @@ export class ThumbnailFailure extends Error {
 export type ThumbnailPool = {
   readonly size: number;
   active(): number;
+  /** Takes ownership of `bytes` (its buffer is transferred to the Worker and detached here). */
   run(format: SourceFormat, bytes: Uint8Array, timeoutMs: number): Promise<MadeThumbnail>;
   close(): Promise<void>;
 };
@@ -101,8 +102,8 @@ export function createThumbnailPool(opts: PoolOptions): ThumbnailPool {
       if (closed) throw new ThumbnailFailure("the thumbnail pool is closed", false);
       const release = await slots.acquire();
       try {
-        // The bytes are transferred to the Worker: give it a copy the caller cannot still be using.
-        const request: WorkerRequest = { jobId: nextJobId++, format, bytes: bytes.slice(), maxPixels: opts.maxPixels };
+        // The bytes are transferred to the Worker (no copy on this thread): the caller gives them up.
+        const request: WorkerRequest = { jobId: nextJobId++, format, bytes, maxPixels: opts.maxPixels };
         return await runOn(idle.pop() ?? spawn(), request, timeoutMs);
       } finally {
         release();

@@ -1,5 +1,6 @@
 // The thumbnail Worker's entry point: one job at a time, posted by pool.ts. It is a separate
 // entry point of `bun build --compile` (scripts/build.ts), so the binary carries it.
+import { setPriority } from "node:os";
 import { UndecodableImage, initCodecs, type SourceFormat } from "./codecs.ts";
 import { makeThumbnail } from "./make.ts";
 
@@ -9,6 +10,16 @@ export type WorkerReply =
   | { jobId: number; ok: false; permanent: boolean; reason: string };
 
 declare const self: Worker;
+
+// Requests first: on Linux a nice value is per thread, so this lowers this Worker alone. 10 (not
+// 19) so that a fully busy machine still gives it ~10% of a core and jobs finish within their time
+// limit instead of failing for want of CPU.
+const WORKER_NICE = 10;
+try {
+  setPriority(WORKER_NICE);
+} catch {
+  // not permitted here (or not Linux): run at normal priority
+}
 
 // Start compiling the codecs while the first job is on its way.
 void initCodecs().catch(() => {});
