@@ -18,6 +18,8 @@ export type Fixtures = {
   upload100k: string;
   /** A valid PNG of exactly `bytes`, the largest upload chitram accepts by default. */
   upload5m: { bytes: Uint8Array<ArrayBuffer>; size: number };
+  /** A 4000x3000 (12-megapixel) photo-like JPEG under the 5 MiB limit, for thumbnail throughput. */
+  photo12mp: string;
 };
 
 export async function prepareFixtures(dir: string, maxUploadBytes: number): Promise<Fixtures> {
@@ -31,7 +33,13 @@ export async function prepareFixtures(dir: string, maxUploadBytes: number): Prom
     download1m: await noiseJpeg(join(dir, "dl-1m.jpg"), 1_000_000),
     upload100k: await noiseJpeg(join(dir, "up-100k.jpg"), 100_000),
     upload5m: { bytes: makePng({ padTo: maxUploadBytes }), size: maxUploadBytes },
+    photo12mp: await photo12mp(join(dir, "photo-12mp.jpg")),
   };
+}
+
+async function photo12mp(path: string): Promise<string> {
+  if (!existsSync(path)) await convert(["-seed", "3", "-size", "4000x3000", "plasma:fractal", "-quality", "90", path]);
+  return path;
 }
 
 /** A noise JPEG within ±10% of `target` bytes: resizes the image until the encoder agrees. */

@@ -17,6 +17,7 @@ import {
   Children, createDatabase, createRedis, logSize, logWarningsSince, startCeiling, startChitram, waitForCacheState,
   type BenchDatabase,
 } from "./services.ts";
+import { measureThumbnails } from "./thumbnails.ts";
 import { seedImages, uploadBurst, uploadImage, type BurstResult } from "./uploads.ts";
 
 const envNumber = (name: string, fallback: number) => {
@@ -51,6 +52,7 @@ async function main(): Promise<void> {
   mkdirSync(join(runDir, "logs"), { recursive: true });
   const children = new Children();
   let db: BenchDatabase | undefined;
+  let thumbDb: BenchDatabase | undefined;
 
   // Cleanup runs once, from `finally` or from a signal, whichever comes first.
   let cleaning: Promise<void> | undefined;
@@ -58,6 +60,7 @@ async function main(): Promise<void> {
     (cleaning ??= (async () => {
       await children.stopAll();
       await db?.drop().catch((e) => console.error(`bench: could not drop database ${db?.name}: ${e}`));
+      await thumbDb?.drop().catch((e) => console.error(`bench: could not drop database ${thumbDb?.name}: ${e}`));
       if (!process.env.BENCH_KEEP) rmSync(runDir, { recursive: true, force: true });
     })());
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -77,8 +80,12 @@ async function main(): Promise<void> {
     const ctx = await startServices(children, db, runDir, fixtures);
     const results = await runRounds(defineScenarios(ctx), ctx, children);
     const bursts = await measureBursts(children, ctx, db, runDir, fixtures);
+    thumbDb = await createDatabase();
+    await waitForQuietMachine();
+    const thumbnails = await measureThumbnails(children, thumbDb, ctx.redis.url, runDir, fixtures.photo12mp, fixtures.seed);
+    log(`thumbnails: ${thumbnails.images} × 12 MP JPEG with ${thumbnails.poolSize} Worker(s): ${thumbnails.thumbnailsPerSecond.toFixed(2)}/s, ${Math.round(thumbnails.msPerImage.mean)} ms each; metadata p99 ${thumbnails.idle.p99Ms.toFixed(2)} ms idle, ${thumbnails.burst.p99Ms.toFixed(2)} ms during the burst`);
     const env = await describeEnvironment(db.version);
-    const report = renderReport({ env, settings: SETTINGS, results, bursts, totalSeconds: (performance.now() - startedAt) / 1000 });
+    const report = renderReport({ env, settings: SETTINGS, results, bursts, thumbnails, totalSeconds: (performance.now() - startedAt) / 1000 });
     writeFileSync(RESULTS_FILE, report);
     console.log(`\n${report}`);
     log(`written to ${RESULTS_FILE}`);

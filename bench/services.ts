@@ -146,6 +146,8 @@ export type ChitramOptions = {
   logDir: string;
   /** Extra `bun` flags before `run`, e.g. ["--cpu-prof-md", "--cpu-prof-dir=..."] to profile. */
   bunFlags?: string[];
+  /** Thumbnail Workers (default 0: the load scenarios measure requests, not thumbnailing). */
+  thumbnailWorkers?: number;
 };
 
 export async function startChitram(children: Children, o: ChitramOptions): Promise<Server> {
@@ -166,6 +168,7 @@ export async function startChitram(children: Children, o: ChitramOptions): Promi
     MAX_FILE_SIZE_MB: "5",
     UPLOAD_CONCURRENCY_LIMIT: "10",
     UPLOAD_CONCURRENCY_TIMEOUT: "30",
+    THUMBNAIL_WORKERS: String(o.thumbnailWorkers ?? 0),
   };
   const logFile = join(o.logDir, `${o.name}.log`);
   const proc = children.spawn(["bun", ...(o.bunFlags ?? []), "run", "src/main.ts"], { logFile, env });

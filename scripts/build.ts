@@ -1,5 +1,7 @@
-// `bun run build`: one self-contained executable, dist/chitram. Migrations (text imports) and
-// PGlite's wasm/data assets (file imports in src/db/pglite-assets.ts) are embedded in it.
+// `bun run build`: one self-contained executable, dist/chitram. Migrations (text imports),
+// PGlite's wasm/data assets (file imports in src/db/pglite-assets.ts) and the thumbnail codecs'
+// wasm (src/thumbnails/codecs.ts) are embedded in it. The thumbnail Worker is a second entry point:
+// Bun bundles each entry point into the binary, and `new Worker(new URL("./worker.ts", …))` finds it.
 import { join } from "node:path";
 
 const root = join(import.meta.dir, "..");
@@ -13,6 +15,7 @@ const args = [
   "--bytecode",
   "--format=esm",
   join(root, "src", "main.ts"),
+  join(root, "src", "thumbnails", "worker.ts"),
   "--outfile",
   outfile,
 ];

@@ -11,6 +11,7 @@ import { methodGuard } from "./http/method-guard.ts";
 import { createRouter, ErrorEnvelope } from "./http/openapi.ts";
 import { requestContext } from "./http/request-log.ts";
 import { imageRoutes } from "./images/routes.ts";
+import { thumbnailRoutes } from "./thumbnails/routes.ts";
 
 // What a browser on another origin may send and read (CORS_ORIGINS).
 const CORS_ALLOW_HEADERS = ["Content-Type", "X-Delete-Token", "X-Request-Id", "Range", "If-None-Match", "If-Range"];
@@ -44,6 +45,7 @@ export function createApp(deps: Deps) {
   app.route("/", docsRoutes({ version: deps.version, publicUrl: config.PUBLIC_URL, document: () => (document ??= openApiDocument()) }));
   app.route("/health", healthRoutes);
   app.route("/api/v1/images", imageRoutes);
+  app.route("/api/v1/images", thumbnailRoutes);
 
   app.openAPIRegistry.register("Error", ErrorEnvelope);
   const openApiDocument = () =>

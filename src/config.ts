@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 
 const bool = z
@@ -73,6 +74,11 @@ const schema = z.object({
   CACHE_DEBUG: bool.default(false),
   MAX_FILE_SIZE_MB: z.coerce.number().positive().max(1024).default(5),
   MAX_IMAGE_PIXELS: int(1, 2_000_000_000).default(50_000_000),
+  STRIP_METADATA: bool.default(true),
+  // Decoding runs on the other cores: one Worker per core but one, at most 4 by default.
+  THUMBNAIL_WORKERS: int(0, 64).default(() => Math.max(1, Math.min(4, availableParallelism() - 1))),
+  THUMBNAIL_JOB_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(3600).default(30),
+  THUMBNAIL_MAX_ATTEMPTS: int(1, 100).default(5),
   ALLOWED_CONTENT_TYPES: z
     .string()
     .default(ALLOWED_TYPES.join(","))
@@ -153,6 +159,9 @@ export const CONFIG_HELP: ReadonlyArray<[string, string, string]> = [
   ["CACHE_KEY_PREFIX / CACHE_DEBUG", "chitram / false", "prefix also used by rate-limit keys"],
   ["MAX_FILE_SIZE_MB / MAX_IMAGE_PIXELS", "5 / 50000000", "upload limits"],
   ["ALLOWED_CONTENT_TYPES", ALLOWED_TYPES.join(","), "subset of these"],
+  ["STRIP_METADATA", "true", "remove GPS/EXIF/XMP/IPTC/comments from stored originals (orientation and colour profile kept)"],
+  ["THUMBNAIL_WORKERS", "cores - 1 (1-4)", "Workers making thumbnails on this instance; 0 = none here (jobs wait for another instance)"],
+  ["THUMBNAIL_JOB_TIMEOUT_SECONDS / THUMBNAIL_MAX_ATTEMPTS", "30 / 5", "per-job time limit; attempts before a job is failed"],
   ["RATE_LIMIT_ENABLED / _PER_MINUTE / _WINDOW_SECONDS", "true / 10 / 60", "uploads per client"],
   ["TRUSTED_PROXIES", "empty", "CIDRs whose X-Forwarded-For is believed"],
   ["UPLOAD_CONCURRENCY_LIMIT / _TIMEOUT", "10 / 30 s", "upload slots per instance"],

@@ -7,7 +7,7 @@ import { createLeases } from "./db/leases.ts";
 import { createClientIpResolver, type ClientIpResolver } from "./http/client-ip.ts";
 import { createRateLimiter, type RateLimiter } from "./http/rate-limit.ts";
 import { createUploadSlots, type UploadSlots } from "./http/upload-slots.ts";
-import { createImageLookup, type ImageLookup } from "./images/image-cache.ts";
+import { createImageLookup, imageCacheKey, type ImageLookup } from "./images/image-cache.ts";
 import { createImagesRepo, type ImagesRepo } from "./images/repo.ts";
 import { createImageService, type ImageService } from "./images/service.ts";
 import { createInvalidations, type Invalidations, type InvalidationsOptions } from "./invalidation/invalidations.ts";
@@ -15,6 +15,9 @@ import { createLogger, type Logger } from "./logger.ts";
 import { createLocalStorage } from "./storage/local.ts";
 import { createReconciler, type Reconciler } from "./storage/reconciler.ts";
 import type { Storage } from "./storage/types.ts";
+import { createThumbnailJobs, type ThumbnailJobs } from "./thumbnails/jobs.ts";
+import { createThumbnailPool, type ThumbnailPool } from "./thumbnails/pool.ts";
+import { createThumbnailRunner, type ThumbnailRunner } from "./thumbnails/runner.ts";
 import { VERSION } from "./version.ts";
 
 /** Everything a request handler may use, built once at boot and injected into `createApp`. */
@@ -32,9 +35,17 @@ export type Deps = {
   imageService: ImageService;
   storage: Storage;
   reconciler: Reconciler;
+  thumbnailJobs: ThumbnailJobs;
+  thumbnailPool: ThumbnailPool;
+  thumbnails: ThumbnailRunner;
   rateLimiter: RateLimiter;
   uploadSlots: UploadSlots;
   clientIp: ClientIpResolver;
+  /**
+   * Starts the background work (storage reconciler, thumbnail jobs) once the server is up: a
+   * process that fails to start never takes a job. Tests drive them by hand instead.
+   */
+  startBackground(): void;
   /** Closes what `buildDeps` opened, in reverse order. */
   close(): Promise<void>;
 };
@@ -49,11 +60,18 @@ export type BuildOptions = {
   redisStartupWaitMs?: number;
   /** Tuning of the invalidation channel and relay (tests shorten the heartbeat). */
   invalidations?: Partial<InvalidationsOptions>;
-  /** Start the periodic storage reconciler (default true; tests run it by hand). */
-  reconcile?: boolean;
 };
 
 const CHANNEL_STARTUP_WAIT_MS = 5_000;
+
+/**
+ * The thumbnail Worker's entry point, resolved from this file because it sits at the root of
+ * src/: from source that is src/thumbnails/worker.ts; in the compiled binary every bundled module
+ * reports the binary's own URL (/$bunfs/root/chitram) and each entry point lives under it by its
+ * path relative to src/ (/$bunfs/root/thumbnails/worker.ts). A URL made in pool.ts would be right
+ * from source only.
+ */
+export const THUMBNAIL_WORKER_URL = new URL("./thumbnails/worker.ts", import.meta.url);
 
 export async function buildDeps(config: Config, opts: BuildOptions = {}): Promise<Deps> {
   const logger = opts.logger ?? createLogger({ debug: config.CACHE_DEBUG });
@@ -112,7 +130,17 @@ export async function buildDeps(config: Config, opts: BuildOptions = {}): Promis
     intervalMs: config.RECONCILE_INTERVAL_SECONDS * 1000,
     holder: instanceId,
   });
-  if (opts.reconcile ?? true) reconciler.start();
+
+  const thumbnailJobs = createThumbnailJobs(database, imageCacheKey(config.CACHE_KEY_PREFIX, ""));
+  const thumbnailPool = createThumbnailPool({ size: config.THUMBNAIL_WORKERS, maxPixels: config.MAX_IMAGE_PIXELS, workerUrl: THUMBNAIL_WORKER_URL });
+  const thumbnails = createThumbnailRunner(
+    { jobs: thumbnailJobs, pool: thumbnailPool, storage, invalidations, logger },
+    {
+      holder: instanceId,
+      timeoutMs: config.THUMBNAIL_JOB_TIMEOUT_SECONDS * 1000,
+      maxAttempts: config.THUMBNAIL_MAX_ATTEMPTS,
+    },
+  );
 
   return {
     config,
@@ -124,13 +152,30 @@ export async function buildDeps(config: Config, opts: BuildOptions = {}): Promis
     cache,
     invalidations,
     images,
-    imageService: createImageService({ config, repo, storage, images, invalidations, logger, insertBudgetMs: 2 * database.queryTimeoutMs }),
+    imageService: createImageService({
+      config,
+      repo,
+      storage,
+      images,
+      invalidations,
+      logger,
+      insertBudgetMs: 2 * database.queryTimeoutMs,
+      onJobQueued: thumbnails.wake,
+    }),
     storage,
     reconciler,
+    thumbnailJobs,
+    thumbnailPool,
+    thumbnails,
     rateLimiter,
     uploadSlots: createUploadSlots(config.UPLOAD_CONCURRENCY_LIMIT, config.UPLOAD_CONCURRENCY_TIMEOUT * 1000),
     clientIp: createClientIpResolver(config.TRUSTED_PROXIES),
+    startBackground() {
+      reconciler.start();
+      thumbnails.start();
+    },
     async close() {
+      await thumbnails.close();
       await reconciler.close();
       rateLimiter.close();
       await invalidations.close();

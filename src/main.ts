@@ -7,10 +7,14 @@ import { assertHostResolves, listen } from "./server.ts";
 import { describeStartupError } from "./startup-error.ts";
 import { VERSION } from "./version.ts";
 
-const USAGE = "Usage: chitram [--help | --version]   (configuration comes from environment variables; see --help)";
+const USAGE = [
+  "Usage: chitram [--help | --version]   (configuration comes from environment variables; see --help)",
+  "       chitram thumbnails requeue [IMAGE_ID…]   re-queue failed thumbnail jobs (all, or these images')",
+].join("\n");
 
 const args = process.argv.slice(2);
-const unknown = args.filter((a) => !["--help", "-h", "--version", "-v"].includes(a));
+// `thumbnails …` is a command of its own (checked where it runs); otherwise only these flags.
+const unknown = args[0] === "thumbnails" ? [] : args.filter((a) => !["--help", "-h", "--version", "-v"].includes(a));
 if (unknown.length > 0) {
   console.error(`chitram: unknown argument ${JSON.stringify(unknown[0])}\n${USAGE}`);
   process.exit(2);
@@ -38,6 +42,28 @@ try {
 }
 
 const logger = createLogger({ debug: config.CACHE_DEBUG });
+
+if (args[0] === "thumbnails") {
+  if (args[1] !== "requeue") {
+    console.error("chitram: usage: chitram thumbnails requeue [IMAGE_ID…]");
+    process.exit(2);
+  }
+  const bad = args.slice(2).find((a) => !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(a));
+  if (bad !== undefined) {
+    console.error(`chitram: not an image id: ${JSON.stringify(bad)}`);
+    process.exit(2);
+  }
+  // Against the same database and cache as the server; nothing is served and no job is run here.
+  const deps = await buildDeps(config, { logger });
+  try {
+    const ids = await deps.thumbnails.requeue(args.length > 2 ? args.slice(2).map((a) => a.toLowerCase()) : "all-failed");
+    console.log(`re-queued ${ids.length} thumbnail job(s)${ids.length ? `: ${ids.join(" ")}` : ""}`);
+  } finally {
+    await deps.close();
+  }
+  process.exit(0);
+}
+
 const startedAt = performance.now();
 let deps: Deps | undefined;
 let server: ReturnType<typeof listen>;
@@ -47,6 +73,7 @@ try {
   if (lock && !lock.guarded) logger.warn("cannot lock DATA_DIR (no flock on this platform); make sure only one chitram uses it");
   deps = await buildDeps(config, { logger });
   server = listen(config, createApp(deps), logger);
+  deps.startBackground();
 } catch (err) {
   // One line, no stack: the operator reads what failed and where (`start-up failed: …` for the unforeseen).
   console.error(`chitram: ${describeStartupError(err, config)}`);

@@ -20,7 +20,7 @@ describe.each(kinds)("image API on %s", (kind) => {
     expect(res.status).toBe(201);
     const body = await res.json();
     expect(Object.keys(body).sort()).toEqual(
-      ["content_type", "created_at", "delete_token", "file_size", "filename", "height", "id", "thumbnail_ready", "thumbnail_url", "url", "width"].sort(),
+      ["content_type", "created_at", "delete_token", "file_size", "filename", "height", "id", "metadata_removed", "thumbnail_error", "thumbnail_ready", "thumbnail_status", "thumbnail_url", "url", "width"].sort(),
     );
     expect(body).toMatchObject({
       filename: "holiday.txt",
@@ -50,6 +50,8 @@ describe.each(kinds)("image API on %s", (kind) => {
       thumbnail_ready: false,
       thumbnail_url: null,
       url: `/api/v1/images/${body.id}/file`,
+      thumbnail_status: "pending",
+      thumbnail_error: null,
     });
     expect(meta.headers.get("x-cache")).toBe("DISABLED");
 

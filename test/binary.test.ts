@@ -4,10 +4,12 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { makePng } from "./support/images.ts";
+import { fixture, makePng } from "./support/images.ts";
 import { startServerProcess, type ServerProcess } from "./support/process.ts";
 import { spareTcpPort, startTestRedis, type TestRedis } from "./support/redis-server.ts";
 import { HAVE_POSTGRES, HAVE_REDIS, TEST_DATABASE_URL } from "./support/services.ts";
+import { decodeJpeg } from "./support/thumbnails.ts";
+import { eventually } from "./support/wait.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const BINARY = join(ROOT, "dist", "chitram");
@@ -46,6 +48,31 @@ async function exercise(r: Running, expectCache: "connected" | "disconnected") {
   const del = await fetch(`${r.url}/api/v1/images/${id}?delete_token=${delete_token}`, { method: "DELETE" });
   expect(del.status).toBe(204);
   expect((await fetch(`${r.url}/api/v1/images/${id}`)).status).toBe(404);
+  await makesThumbnails(r);
+}
+
+/** The embedded codecs and the Worker entry point work inside the binary: one image of each kind. */
+async function makesThumbnails(r: Running) {
+  const uploaded: Array<{ id: string; delete_token: string }> = [];
+  for (const name of ["q-cmyk.jpg", "q-orient6.jpg", "q-alpha.png", "q-animated.gif", "q-animated.webp", "private.jpg"]) {
+    const form = new FormData();
+    form.append("file", new Blob([await fixture(name)]), name);
+    uploaded.push(await (await fetch(`${r.url}/api/v1/images/upload`, { method: "POST", body: form })).json());
+  }
+  const ids = uploaded.map((u) => u.id);
+  const status = async (id: string) => (await (await fetch(`${r.url}/api/v1/images/${id}`)).json()).thumbnail_status;
+  await eventually(async () => (await Promise.all(ids.map(status))).every((s) => s === "ready"), 30_000, 100, "thumbnails in the binary");
+  for (const id of ids) {
+    const thumb = await fetch(`${r.url}/api/v1/images/${id}/thumbnail`);
+    expect(thumb.headers.get("content-type")).toBe("image/jpeg");
+    const decoded = decodeJpeg(new Uint8Array(await thumb.arrayBuffer()));
+    expect([decoded.width, decoded.height]).toEqual([300, 225]);
+  }
+  // Counts are the fleet's (a shared test database holds other tests' jobs too).
+  expect((await (await fetch(`${r.url}/health`)).json()).thumbnails).toMatchObject({ pending: expect.any(Number), failed: expect.any(Number), workers: expect.stringMatching(/^\d+\/\d+ active$/) });
+  for (const { id, delete_token } of uploaded) {
+    expect((await fetch(`${r.url}/api/v1/images/${id}?delete_token=${delete_token}`, { method: "DELETE" })).status).toBe(204);
+  }
 }
 
 /** SIGTERM while an upload is still sending its body: the upload completes, then the process exits 0. */
@@ -131,7 +158,9 @@ describe("single binary", () => {
       try {
         console.log(`binary (embedded PGlite, existing data dir): first answer after ${again.firstAnswerMs} ms`);
         await exercise(again, "disconnected");
-        expect(readdirSync(join(r.dir, "data", "images"))).toHaveLength(1);
+        // The image uploaded during shutdown (and its thumbnail, made after the restart if not before).
+        await eventually(async () => readdirSync(join(r.dir, "data", "images")).length === 2, 10_000, 100, "the late upload's thumbnail");
+        expect(readdirSync(join(r.dir, "data", "images")).sort()[0]).toMatch(/\.png$/);
         expect(await again.stop()).toBe(0);
       } finally {
         again.kill("SIGKILL");

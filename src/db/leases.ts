@@ -32,7 +32,8 @@ export function createLeases(database: DatabaseHandle): Leases {
       }),
     release: (name, holder) =>
       run(async () => {
-        await db.update(leases).set({ expiresAt: sql`now()` }).where(and(eq(leases.name, name), eq(leases.holder, holder)));
+        // '-infinity', not now(): the next acquire's now() may be the very same timestamp.
+        await db.update(leases).set({ expiresAt: sql`'-infinity'::timestamptz` }).where(and(eq(leases.name, name), eq(leases.holder, holder)));
       }),
   };
 }

@@ -17,6 +17,10 @@ export const images = pgTable(
     userId: uuid("user_id"),
     deleteTokenHash: text("delete_token_hash"),
     thumbnailKey: text("thumbnail_key"),
+    // The thumbnail's bytes (its ETag); set together with thumbnail_key.
+    thumbnailSha256: text("thumbnail_sha256"),
+    // Why the thumbnail could not be made, once its job has failed for good (null otherwise).
+    thumbnailError: text("thumbnail_error"),
     sha256: text("sha256").notNull(),
     // Bumped by every update that changes what a cached copy holds; cached copies carry it, so a
     // copy older than an invalidation this instance has heard of is never served.
@@ -52,5 +56,34 @@ export const leases = pgTable("leases", {
   expiresAt: timestamp("expires_at", { withTimezone: true, mode: "date" }).notNull(),
 });
 
+/**
+ * Durable thumbnail jobs: one per image still waiting for its thumbnail, inserted in the upload's
+ * transaction, claimed with FOR UPDATE SKIP LOCKED, deleted when the thumbnail is made. `running`
+ * jobs carry a lease (`locked_by`, `locked_until`): a holder that dies lets the lease run out and
+ * another instance takes the job again. `failed` jobs stay, with their reason, until re-queued.
+ */
+export const thumbnailJobs = pgTable(
+  "thumbnail_jobs",
+  {
+    imageId: uuid("image_id")
+      .primaryKey()
+      .references(() => images.id, { onDelete: "cascade" }),
+    state: text("state", { enum: ["pending", "running", "failed"] }).notNull().default("pending"),
+    attempts: integer("attempts").notNull().default(0),
+    runAfter: timestamp("run_after", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+    lockedBy: text("locked_by"),
+    lockedUntil: timestamp("locked_until", { withTimezone: true, mode: "date" }),
+    lastError: text("last_error"),
+    createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+    updatedAt: timestamp("updated_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+  },
+  (t) => [
+    index("thumbnail_jobs_due_idx").on(t.runAfter).where(sql`${t.state} = 'pending'`),
+    index("thumbnail_jobs_leased_idx").on(t.lockedUntil).where(sql`${t.state} = 'running'`),
+    index("thumbnail_jobs_state_idx").on(t.state),
+  ],
+);
+
 export type ImageRow = typeof images.$inferSelect;
 export type NewImageRow = typeof images.$inferInsert;
+export type ThumbnailJobRow = typeof thumbnailJobs.$inferSelect;

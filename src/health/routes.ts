@@ -19,6 +19,14 @@ const HealthReport = z
     storage_status: z.enum(["ok", "unavailable"]).openapi({ description: "unavailable: the storage cannot be written to (gone, read-only, full)" }),
     rate_limiter: z.enum(["redis", "in-process", "disabled"]),
     upload_concurrency: z.string().openapi({ description: "<active>/<limit> active", example: "0/10 active" }),
+    thumbnails: z
+      .object({
+        pending: z.number().int().nullable(),
+        running: z.number().int().nullable(),
+        failed: z.number().int().nullable(),
+        workers: z.string().openapi({ description: "this instance's thumbnail Workers: <active>/<size> active", example: "0/1 active" }),
+      })
+      .openapi({ description: "Thumbnail jobs of the whole fleet (null when the database did not answer)" }),
   })
   .openapi("Health");
 
@@ -35,10 +43,11 @@ const healthRoute = createRoute({
 });
 
 export const healthRoutes = createRouter().openapi(healthRoute, async (c) => {
-  const { database, cache, storage, rateLimiter, uploadSlots, invalidations, version } = c.var.deps;
-  const [dbUp, storageProblem] = await Promise.all([
+  const { database, cache, storage, rateLimiter, uploadSlots, invalidations, thumbnailJobs, thumbnailPool, version } = c.var.deps;
+  const [dbUp, storageProblem, jobCounts] = await Promise.all([
     within(database.ping(), CHECK_TIMEOUT_MS),
     Promise.race([storage.check(), Bun.sleep(CHECK_TIMEOUT_MS).then(() => "no answer")]),
+    Promise.race([thumbnailJobs.counts().catch(() => undefined), Bun.sleep(CHECK_TIMEOUT_MS).then(() => undefined)]),
   ]);
   const cacheState = cache.state();
   const channel = invalidations.channelState();
@@ -57,6 +66,7 @@ export const healthRoutes = createRouter().openapi(healthRoute, async (c) => {
     storage_status: storageProblem ? "unavailable" : "ok",
     rate_limiter: rateLimiter.state(),
     upload_concurrency: `${uploadSlots.active()}/${uploadSlots.limit} active`,
+    thumbnails: { ...(jobCounts ?? { pending: null, running: null, failed: null }), workers: `${thumbnailPool.active()}/${thumbnailPool.size} active` },
   } as const;
   return healthy ? c.json(report, 200) : c.json(report, 503);
 });

@@ -2,6 +2,7 @@ import { fileTypeFromBuffer } from "file-type";
 import { imageSize } from "image-size";
 import type { AllowedType } from "../config.ts";
 import { ApiError } from "../errors.ts";
+import { readOrientation, swapsAxes } from "./metadata.ts";
 import { structuralProblem, type ImageFormat } from "./structure.ts";
 
 const FORMATS: Record<AllowedType, { format: ImageFormat; ext: string }> = {
@@ -14,12 +15,14 @@ const FORMATS: Record<AllowedType, { format: ImageFormat; ext: string }> = {
 /** File extension of each type the server stores (storage keys are `<id>.<ext>`). */
 export const EXTENSIONS = Object.fromEntries(Object.entries(FORMATS).map(([type, f]) => [type, f.ext])) as Record<AllowedType, string>;
 
-export type InspectedImage = { contentType: AllowedType; ext: string; width: number | null; height: number | null };
+/** `width`/`height` are the displayed size: the EXIF orientation is applied. */
+export type InspectedImage = { contentType: AllowedType; format: ImageFormat; ext: string; width: number | null; height: number | null; orientation: number };
 
 /**
  * Decides what an upload is from its bytes alone (the client's declared type and extension are
- * ignored), reads width and height from the header, and refuses anything that is not a complete,
- * allowed image or that declares more than `maxPixels` pixels.
+ * ignored), reads width and height from the header as displayed (the EXIF orientation applied),
+ * and refuses anything that is not a complete, allowed image or that declares more than
+ * `maxPixels` pixels.
  */
 export async function inspectImage(
   bytes: Uint8Array,
@@ -60,5 +63,7 @@ export async function inspectImage(
   }
   const problem = structuralProblem(format, bytes);
   if (problem) throw refuse(problem);
-  return { contentType, ext, width, height };
+  const orientation = readOrientation(format, bytes);
+  if (swapsAxes(orientation)) [width, height] = [height, width];
+  return { contentType, format, ext, width, height, orientation };
 }

@@ -12,7 +12,8 @@ import type { ImagesRepo } from "./repo.ts";
  */
 export type CachedImage = Pick<
   ImageRow,
-  "id" | "filename" | "storageKey" | "contentType" | "fileSize" | "createdAt" | "width" | "height" | "userId" | "thumbnailKey" | "sha256" | "version"
+  | "id" | "filename" | "storageKey" | "contentType" | "fileSize" | "createdAt" | "width" | "height" | "userId"
+  | "thumbnailKey" | "thumbnailSha256" | "thumbnailError" | "sha256" | "version"
 >;
 
 export const toCachedImage = (r: ImageRow): CachedImage => ({
@@ -26,6 +27,8 @@ export const toCachedImage = (r: ImageRow): CachedImage => ({
   height: r.height,
   userId: r.userId,
   thumbnailKey: r.thumbnailKey,
+  thumbnailSha256: r.thumbnailSha256,
+  thumbnailError: r.thumbnailError,
   sha256: r.sha256,
   version: r.version,
 });
@@ -38,6 +41,10 @@ const MAX_FILE_BYTES = 1024 * 1024 * 1024;
 const MAX_DIMENSION = 2 ** 31 - 1;
 const HEX64 = /^[0-9a-f]{64}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+// Failure reasons are short, printable text written by this server (see thumbnails/jobs.ts).
+const MAX_REASON_CHARS = 500;
+const isReason = (v: unknown) => v === null || (typeof v === "string" && v.length > 0 && v.length <= MAX_REASON_CHARS && !/[\u0000-\u001f\u007f]/.test(v));
 
 const isDimension = (v: unknown) => v === null || (Number.isSafeInteger(v) && (v as number) >= 1 && (v as number) <= MAX_DIMENSION);
 
@@ -57,11 +64,14 @@ export function decodeCachedImage(raw: string, expectedId: string): { value: Cac
     return undefined;
   }
   if (typeof o !== "object" || o === null || Array.isArray(o)) return undefined;
-  const { id, filename, storageKey, contentType, fileSize, createdAt, width, height, userId, thumbnailKey, sha256, version, cachedAt } = o;
+  const { id, filename, storageKey, contentType, fileSize, createdAt, width, height, userId, thumbnailKey, thumbnailSha256, thumbnailError, sha256, version, cachedAt } = o;
   if (id !== expectedId) return undefined;
   if (typeof contentType !== "string" || !Object.hasOwn(EXTENSIONS, contentType)) return undefined;
   if (storageKey !== storageKeyOf(expectedId, EXTENSIONS[contentType as keyof typeof EXTENSIONS])) return undefined;
   if (thumbnailKey !== null && thumbnailKey !== thumbnailKeyOf(expectedId)) return undefined;
+  // A thumbnail has both its key and its hash, or neither.
+  if (thumbnailKey === null ? thumbnailSha256 !== null : typeof thumbnailSha256 !== "string" || !HEX64.test(thumbnailSha256)) return undefined;
+  if (!isReason(thumbnailError)) return undefined;
   if (typeof filename !== "string" || filename.length > 1024 || sanitizeFilename(filename) !== filename) return undefined;
   if (!Number.isSafeInteger(fileSize) || (fileSize as number) < 1 || (fileSize as number) > MAX_FILE_BYTES) return undefined;
   if (!isDimension(width) || !isDimension(height)) return undefined;
@@ -83,6 +93,8 @@ export function decodeCachedImage(raw: string, expectedId: string): { value: Cac
     height: height as number | null,
     userId: userId as string | null,
     thumbnailKey: thumbnailKey as string | null,
+    thumbnailSha256: thumbnailSha256 as string | null,
+    thumbnailError: thumbnailError as string | null,
     sha256,
     version: version as number,
   };

@@ -1,6 +1,6 @@
 import { asc, eq, gt, inArray, or, sql } from "drizzle-orm";
 import type { DatabaseHandle } from "../db/client.ts";
-import { images, type ImageRow, type NewImageRow } from "../db/schema.ts";
+import { images, thumbnailJobs, type ImageRow, type NewImageRow } from "../db/schema.ts";
 import type { Invalidation } from "../invalidation/log.ts";
 import { outboxIdsOf, recordInvalidationsWith } from "../invalidation/outbox.ts";
 import { isThumbnailKey } from "../storage/types.ts";
@@ -8,9 +8,10 @@ import { isThumbnailKey } from "../storage/types.ts";
 /** SQL for the `images` table. Knows nothing of HTTP or the cache. */
 export type ImagesRepo = {
   /**
-   * Inserts the row, idempotently by id: if a row with this id already exists (an earlier attempt
-   * committed but its answer was lost) it is returned instead. A retry after a lost answer waits
-   * on PostgreSQL's unique index for the earlier attempt to commit or roll back, so the answer is
+   * Inserts the row and its thumbnail job in one transaction, idempotently by id: if a row with
+   * this id already exists (an earlier attempt committed, with its job, but its answer was lost) it
+   * is returned instead and no second job is made. A retry after a lost answer waits on
+   * PostgreSQL's unique index for the earlier attempt to commit or roll back, so the answer is
    * never "missing" while that attempt may still commit.
    */
   insert(row: NewImageRow): Promise<ImageRow>;
@@ -41,8 +42,13 @@ export function createImagesRepo(database: DatabaseHandle): ImagesRepo {
   return {
     insert: (row) =>
       run(async () => {
-        const [inserted] = await db.insert(images).values(row).onConflictDoNothing({ target: images.id }).returning();
-        if (inserted) return inserted;
+        // One statement: the row and its thumbnail job, the job only if the row is new.
+        const inserted = db.$with("inserted").as(db.insert(images).values(row).onConflictDoNothing({ target: images.id }).returning());
+        const job = db.$with("job", { imageId: thumbnailJobs.imageId }).as(
+          sql`insert into ${thumbnailJobs} (image_id) select id from ${inserted} returning image_id`,
+        );
+        const [created] = await db.with(inserted, job).select().from(inserted);
+        if (created) return created as ImageRow;
         const [existing] = await byId.execute({ id: row.id });
         if (!existing || existing.storageKey !== row.storageKey) throw new Error(`image id ${row.id} is taken by another image`);
         return existing;

@@ -18,7 +18,7 @@ const LARGE_UPLOAD_BYTES = 1024 * 1024;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Canonical (lower-case) id, or a 404: a malformed id is simply not found. */
-function imageId(raw: string): string {
+export function imageId(raw: string): string {
   if (raw.length !== 36 || !UUID.test(raw)) throw imageNotFound(raw);
   return raw.toLowerCase();
 }
@@ -109,9 +109,9 @@ export const imageRoutes = createRouter()
     const file = await readSingleFile(c);
     if (file.size === 0) throw new ApiError("INVALID_REQUEST", "The uploaded file is empty", { field: "file" });
     if (file.size > config.maxFileBytes) throw tooLarge(config.maxFileBytes);
-    const { row, deleteToken } = await imageService.upload({ bytes: await file.bytes(), filename: file.name, clientIp: clientOf(c) });
+    const { row, deleteToken, metadataRemoved } = await imageService.upload({ bytes: await file.bytes(), filename: file.name, clientIp: clientOf(c) });
     c.header("Location", imageUrls(config.PUBLIC_URL, row.id).metadata);
-    return c.json({ ...toMetadata(row, config.PUBLIC_URL), delete_token: deleteToken }, 201);
+    return c.json({ ...toMetadata(row, config.PUBLIC_URL), delete_token: deleteToken, metadata_removed: metadataRemoved }, 201);
   })
 
   .openapi(metadataRoute, async (c) => {

@@ -2,6 +2,7 @@
 // them. Validation, the handlers' response types and /openapi.json all come from this file.
 import { createRoute, z } from "@hono/zod-openapi";
 import { ALLOWED_TYPES, type AllowedType } from "../config.ts";
+import { thumbnailFields } from "../thumbnails/schemas.ts";
 import type { CachedImage } from "./image-cache.ts";
 import { errorResponses, requestIdHeader } from "../http/openapi.ts";
 
@@ -29,6 +30,8 @@ export const ImageMetadata = z
     height: z.number().int().positive().nullable().openapi({ description: "Displayed height; null when unreadable", example: 480 }),
     thumbnail_ready: z.boolean(),
     thumbnail_url: z.string().nullable().openapi({ description: "Absolute under PUBLIC_URL like `url`; null until a thumbnail exists" }),
+    thumbnail_status: z.enum(["pending", "ready", "failed"]).openapi({ description: "pending until the background job has made the 300 px JPEG; failed after its last retry" }),
+    thumbnail_error: z.string().nullable().openapi({ description: "Why the thumbnail could not be made (only when failed)" }),
   })
   .openapi("ImageMetadata");
 
@@ -36,6 +39,9 @@ export const UploadedImage = ImageMetadata.extend({
   delete_token: z.string().nullable().openapi({
     description: "Shown only in this response (anonymous uploads): send it as X-Delete-Token to delete the image. null for owned images",
     example: "k1BfX0Qm3v9yq2sZr8T4uW6aN5cD7eF1gH3jK5lM7nP",
+  }),
+  metadata_removed: z.boolean().openapi({
+    description: "true when GPS, camera and other EXIF/XMP/IPTC data or comments were removed from the stored bytes (STRIP_METADATA)",
   }),
 }).openapi("UploadedImage");
 
@@ -51,8 +57,7 @@ export function toMetadata(row: CachedImage, publicUrl: string | undefined): z.i
     created_at: row.createdAt.toISOString(),
     width: row.width,
     height: row.height,
-    thumbnail_ready: row.thumbnailKey !== null,
-    thumbnail_url: row.thumbnailKey !== null ? urls.thumbnail : null,
+    ...thumbnailFields(row, urls.thumbnail),
   };
 }
 

@@ -8,6 +8,8 @@ import type { Logger } from "../logger.ts";
 import { storageKeyOf } from "../storage/types.ts";
 import type { Storage } from "../storage/types.ts";
 import { inspectImage } from "./detect.ts";
+import { stripMetadata } from "./metadata.ts";
+import { structuralProblem } from "./structure.ts";
 import { sanitizeFilename } from "./filename.ts";
 import { imageCacheKey, type ImageLookup } from "./image-cache.ts";
 import type { ImagesRepo } from "./repo.ts";
@@ -24,7 +26,11 @@ export const sha256Hex = (data: string | Uint8Array) => createHash("sha256").upd
  *    the commit. A crash in between leaves files without a row, which the reconciler sweeps.
  */
 export type ImageService = {
-  upload(input: { bytes: Uint8Array; filename: string | undefined; clientIp: string }): Promise<{ row: ImageRow; deleteToken: string }>;
+  /**
+   * Stores the image (its metadata removed first when STRIP_METADATA is on) with its thumbnail job.
+   * `metadataRemoved`: the stored bytes are not the uploaded ones because metadata was taken out.
+   */
+  upload(input: { bytes: Uint8Array; filename: string | undefined; clientIp: string }): Promise<{ row: ImageRow; deleteToken: string; metadataRemoved: boolean }>;
   /** Deletes after `authorize(row)` (which throws to refuse), checked against the database, not a cache. */
   remove(id: string, authorize: (row: ImageRow) => void): Promise<void>;
 };
@@ -38,6 +44,8 @@ export type ImageServiceDeps = {
   logger: Logger;
   /** How long an upload keeps retrying a row insert whose outcome is unknown: 2 query deadlines. */
   insertBudgetMs: number;
+  /** Called after an upload committed its thumbnail job (the runner looks for work at once). */
+  onJobQueued?: () => void;
 };
 
 class OutcomeUnknown extends Error {
@@ -81,8 +89,14 @@ export function createImageService(d: ImageServiceDeps): ImageService {
   }
 
   return {
-    async upload({ bytes, filename, clientIp }) {
-      const image = await inspectImage(bytes, { allowed: config.ALLOWED_CONTENT_TYPES, maxPixels: config.MAX_IMAGE_PIXELS });
+    async upload({ bytes: uploaded, filename, clientIp }) {
+      const image = await inspectImage(uploaded, { allowed: config.ALLOWED_CONTENT_TYPES, maxPixels: config.MAX_IMAGE_PIXELS });
+      // What is stored is what file_size, sha256 and the ETag describe.
+      const stripped = config.STRIP_METADATA ? stripMetadata(image.format, uploaded) : { bytes: uploaded, removed: [] };
+      const bytes = stripped.bytes;
+      if (stripped.removed.length > 0 && structuralProblem(image.format, bytes)) {
+        throw new Error(`removing metadata broke the ${image.format} structure: ${structuralProblem(image.format, bytes)}`);
+      }
       const id = crypto.randomUUID();
       const storageKey = storageKeyOf(id, image.ext);
       const deleteToken = randomBytes(32).toString("base64url");
@@ -116,8 +130,9 @@ export function createImageService(d: ImageServiceDeps): ImageService {
         await storage.delete(storageKey).catch(() => {}); // certainly no row: no file either
         throw err;
       }
+      d.onJobQueued?.();
       await images.remember(row, loadedAtMs);
-      return { row, deleteToken };
+      return { row, deleteToken, metadataRemoved: stripped.removed.length > 0 };
     },
 
     async remove(id, authorize) {

@@ -72,7 +72,7 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
     database: db,
     logger,
     redisStartupWaitMs: opts.redisStartupWaitMs ?? 2_000,
-    reconcile: false, // tests run the reconciler by hand
+    // Background work (reconciler, thumbnail jobs) is not started: tests drive it by hand.
     ...opts.build,
   });
   const app = createApp(deps);

@@ -40,8 +40,12 @@ const concat = (parts: Uint8Array[]): Uint8Array<ArrayBuffer> => {
   return out;
 };
 
-/** A valid PNG (RGB, 8-bit). `declare` overrides the IHDR size (pixels stay tiny); `padTo` pads with a private chunk to an exact byte size. */
-export function makePng(opts: { width?: number; height?: number; declare?: [number, number]; padTo?: number } = {}): Uint8Array<ArrayBuffer> {
+/**
+ * A valid PNG (RGB, 8-bit). `declare` overrides the IHDR size (pixels stay tiny); `padTo` pads with
+ * a private chunk to an exact byte size; `corruptPixels` keeps every chunk well-formed (CRCs right)
+ * but makes the compressed pixel data undecodable: it passes upload checks and poisons its thumbnail job.
+ */
+export function makePng(opts: { width?: number; height?: number; declare?: [number, number]; padTo?: number; corruptPixels?: boolean } = {}): Uint8Array<ArrayBuffer> {
   const width = opts.width ?? 2;
   const height = opts.height ?? 2;
   const ihdr = new Uint8Array(13);
@@ -50,7 +54,8 @@ export function makePng(opts: { width?: number; height?: number; declare?: [numb
   v.setUint32(4, opts.declare?.[1] ?? height);
   ihdr.set([8, 2, 0, 0, 0], 8);
   const rows = new Uint8Array(height * (1 + 3 * width)); // filter byte 0 + black pixels
-  const head = concat([new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr), chunk("IDAT", deflateSync(rows))]);
+  const idat = opts.corruptPixels ? new Uint8Array([0x78, 0x9c, 0xff, 0xfe, 0xfd, 0xfc, 0x00, 0x13, 0x37, 0x42]) : deflateSync(rows);
+  const head = concat([new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr), chunk("IDAT", idat)]);
   const tail = chunk("IEND", new Uint8Array(0));
   if (opts.padTo === undefined) return concat([head, tail]);
   const padding = opts.padTo - head.length - tail.length - 12;

@@ -1,0 +1,26 @@
+import type { Deps } from "../deps.ts";
+import { ApiError } from "../errors.ts";
+import { fileResponse } from "../http/file-response.ts";
+import { contentDisposition } from "../images/filename.ts";
+import { THUMBNAIL_NOT_READY_MESSAGE, thumbnailFields, thumbnailFilename } from "./schemas.ts";
+
+/**
+ * The thumbnail's response, or undefined for an unknown image. The row comes through the caches
+ * (version-checked, so a thumbnail finished on another instance shows at once); until the row
+ * names a thumbnail the answer is THUMBNAIL_NOT_READY, with the job's state.
+ */
+export async function serveThumbnail(deps: Pick<Deps, "images" | "storage">, req: Request, id: string): Promise<Response | undefined> {
+  const { row } = await deps.images.get(id);
+  if (!row) return undefined;
+  const object = row.thumbnailKey && row.thumbnailSha256 ? await deps.storage.get(row.thumbnailKey) : undefined;
+  if (!object || !row.thumbnailSha256) {
+    const { thumbnail_status, thumbnail_error } = thumbnailFields(row, "");
+    throw new ApiError("THUMBNAIL_NOT_READY", THUMBNAIL_NOT_READY_MESSAGE, { status: thumbnail_status, reason: thumbnail_error });
+  }
+  return fileResponse(req, object.blob, {
+    contentType: "image/jpeg",
+    size: object.size,
+    etag: `"${row.thumbnailSha256}"`,
+    disposition: contentDisposition(thumbnailFilename(row.id)),
+  });
+}
