@@ -1,7 +1,7 @@
-import { ErrorReply, type RedisClientType } from "redis";
+import { ErrorReply } from "redis";
 import type { InvalidationLog } from "../invalidation/log.ts";
 import type { Logger } from "../logger.ts";
-import { SKIPPED, type RedisConnection } from "./redis-connection.ts";
+import { SKIPPED, type RedisCommands, type RedisConnection } from "./redis-connection.ts";
 
 export type CacheStatus = "HIT" | "MISS" | "DISABLED";
 export type CacheState = "connected" | "disconnected" | "disabled";
@@ -84,7 +84,7 @@ export function createRedisCache(conn: RedisConnection, log: InvalidationLog, lo
   // Readers that start after an invalidation must not join a load that began before it.
   log.onInvalidate((key) => inflight.delete(key));
 
-  async function purgeOn(client: RedisClientType, keys: string[]) {
+  async function purgeOn(client: RedisCommands, keys: string[]) {
     for (let i = 0; i < keys.length; i += PURGE_BATCH) {
       const batch = keys.slice(i, i + PURGE_BATCH);
       // Commands issued together are pipelined by node-redis.
