@@ -1,6 +1,6 @@
 import { createApp } from "./app.ts";
 import { CONFIG_HELP, ConfigError, loadConfig } from "./config.ts";
-import { buildDeps } from "./deps.ts";
+import { buildDeps, StartupError } from "./deps.ts";
 import { createLogger } from "./logger.ts";
 import { VERSION } from "./version.ts";
 
@@ -29,7 +29,11 @@ try {
 
 const logger = createLogger({ debug: config.CACHE_DEBUG });
 const startedAt = performance.now();
-const deps = await buildDeps(config, { logger });
+const deps = await buildDeps(config, { logger }).catch((err) => {
+  if (!(err instanceof StartupError)) throw err;
+  console.error(`chitram: ${err.message}`);
+  process.exit(1);
+});
 const app = createApp(deps);
 const server = Bun.serve({
   port: config.PORT,
