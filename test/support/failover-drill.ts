@@ -21,12 +21,13 @@ export type DrillResult = {
   xCache: Record<string, number>;
 };
 
-export async function uploadImages(on: Instance, count: number): Promise<Array<{ id: string; token: string }>> {
+/** Uploads `count` small PNGs; `headers(i)` may set e.g. a different X-Forwarded-For per upload. */
+export async function uploadImages(on: Instance, count: number, headers?: (i: number) => Record<string, string>): Promise<Array<{ id: string; token: string }>> {
   const out: Array<{ id: string; token: string }> = [];
   for (let i = 0; i < count; i++) {
     const form = new FormData();
     form.append("file", new Blob([makePng({ width: 1 + (i % 5), height: 1 + (i % 3) })]), `drill-${i}.png`);
-    const res = await on.request("/api/v1/images/upload", { method: "POST", body: form });
+    const res = await on.request("/api/v1/images/upload", { method: "POST", body: form, headers: headers?.(i) });
     expect(res.status).toBe(201);
     const body = (await res.json()) as { id: string; delete_token: string };
     out.push({ id: body.id, token: body.delete_token });
