@@ -12,8 +12,8 @@ const DB: DbKind = HAVE_POSTGRES ? "postgres" : "pglite";
 describe.if(HAVE_REDIS)("poisoned cache values", () => {
   let redis: TestRedis;
   let h: Harness;
-  let victim: { id: string; bytes: Uint8Array };
-  let other: { id: string; bytes: Uint8Array };
+  let victim: { id: string; bytes: Uint8Array<ArrayBuffer> };
+  let other: { id: string; bytes: Uint8Array<ArrayBuffer> };
 
   async function upload(width: number) {
     const bytes = makePng({ width, height: 3 });

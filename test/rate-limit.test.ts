@@ -30,7 +30,7 @@ describe.if(HAVE_REDIS)("upload rate limit (GCRA in Redis, shared by instances)"
     other = await createHarness({ db: "pglite", redisUrl: redis.url, env });
     srv = serveHarness(h);
     otherSrv = serveHarness(other);
-  });
+  }, 30_000); // the first file of a run also pays for the shared PGlite
   afterAll(async () => {
     srv.stop();
     otherSrv.stop();

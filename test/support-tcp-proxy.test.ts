@@ -21,7 +21,7 @@ function msg(type: string, body: Uint8Array | string): Uint8Array {
   return out;
 }
 const join = (...parts: Uint8Array[]) => Uint8Array.from(parts.flatMap((p) => [...p]));
-const stream = (direction: StreamState["direction"], offset = 100): StreamState => ({ direction, offset, state: new Map() });
+const stream = (direction: StreamState["direction"], offset = 100): StreamState => ({ direction, offset, state: new Map(), connection: new Map() });
 
 describe("pg-wire matchers (framing)", () => {
   test("CommandComplete is found among several messages, across chunk boundaries, by whole words", () => {

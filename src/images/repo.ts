@@ -2,7 +2,7 @@ import { asc, eq, gt, inArray, or, sql } from "drizzle-orm";
 import type { DatabaseHandle } from "../db/client.ts";
 import { images, type ImageRow, type NewImageRow } from "../db/schema.ts";
 import type { Invalidation } from "../invalidation/log.ts";
-import { recordInvalidations } from "../invalidation/outbox.ts";
+import { outboxIdsOf, recordInvalidationsWith } from "../invalidation/outbox.ts";
 import { isThumbnailKey } from "../storage/types.ts";
 
 /** SQL for the `images` table. Knows nothing of HTTP or the cache. */
@@ -16,14 +16,14 @@ export type ImagesRepo = {
   insert(row: NewImageRow): Promise<ImageRow>;
   findById(id: string): Promise<ImageRow | undefined>;
   /**
-   * Deletes the row and records `invalidations(row)` in the same transaction, then runs
-   * `afterCommit` (removing files: a file without a row is harmless and swept, a row without its
-   * file is not). `afterCommit` runs once the commit succeeds even if the caller's deadline has
-   * passed. Returns the deleted row and the outbox ids, or undefined if it was already gone.
+   * Deletes the row and records `invalidations` in the same statement, then runs `afterCommit`
+   * (removing files: a file without a row is harmless and swept, a row without its file is not).
+   * `afterCommit` runs once the commit succeeds even if the caller's deadline has passed. Returns
+   * the deleted row and the outbox ids, or undefined if it was already gone.
    */
   delete(
     id: string,
-    invalidations: (row: ImageRow) => Invalidation[],
+    invalidations: Invalidation[],
     afterCommit?: (row: ImageRow, outboxIds: number[]) => Promise<void>,
   ): Promise<{ row: ImageRow; outboxIds: number[] } | undefined>;
   /** Which of these storage keys belong to an image (as original or thumbnail). */
@@ -54,13 +54,15 @@ export function createImagesRepo(database: DatabaseHandle): ImagesRepo {
       }),
     delete: (id, invalidations, afterCommit) =>
       run(
-        () =>
-          db.transaction(async (tx) => {
-            const [row] = await tx.delete(images).where(eq(images.id, id)).returning();
-            if (!row) return undefined;
-            const outboxIds = await recordInvalidations(tx, invalidations(row));
-            return { row, outboxIds };
-          }),
+        async () => {
+          const deleted = db.$with("deleted").as(db.delete(images).where(eq(images.id, id)).returning());
+          const invalidated = recordInvalidationsWith(db, deleted, invalidations);
+          const [r] = await db
+            .with(deleted, invalidated)
+            .select({ row: deleted._.selectedFields, outboxIds: outboxIdsOf(invalidated) })
+            .from(deleted);
+          return r && { row: r.row as ImageRow, outboxIds: r.outboxIds };
+        },
         async (deleted) => {
           if (deleted && afterCommit) await afterCommit(deleted.row, deleted.outboxIds);
           return deleted;

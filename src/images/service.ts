@@ -47,7 +47,7 @@ class OutcomeUnknown extends Error {
 export function createImageService(d: ImageServiceDeps): ImageService {
   const { config, repo, storage, images, invalidations, logger } = d;
   const insertBudgetMs = d.insertBudgetMs ?? 2 * config.DATABASE_QUERY_TIMEOUT_SECONDS * 1000;
-  const invalidationsOf = (row: ImageRow): Invalidation[] => [{ key: imageCacheKey(config.CACHE_KEY_PREFIX, row.id), version: null }];
+  const invalidationsOf = (id: string): Invalidation[] => [{ key: imageCacheKey(config.CACHE_KEY_PREFIX, id), version: null }];
 
   /**
    * Inserts the row. A failure that certainly wrote nothing (refused, or never sent) is final; an
@@ -73,7 +73,7 @@ export function createImageService(d: ImageServiceDeps): ImageService {
 
   /** After the row's delete committed: this instance and Redis forget it, then the bytes go. */
   async function finishDelete(row: ImageRow, outboxIds: number[]) {
-    await invalidations.committed(invalidationsOf(row), outboxIds);
+    await invalidations.committed(invalidationsOf(row.id), outboxIds);
     for (const key of [row.storageKey, row.thumbnailKey]) {
       if (!key) continue;
       await storage.delete(key).catch((err) => logger.warn("could not remove a deleted image's file; the reconciler will", { key, error: String(err) }));
@@ -126,7 +126,7 @@ export function createImageService(d: ImageServiceDeps): ImageService {
       authorize(current);
       let deleted: Awaited<ReturnType<ImagesRepo["delete"]>>;
       try {
-        deleted = await repo.delete(id, invalidationsOf, finishDelete);
+        deleted = await repo.delete(id, invalidationsOf(id), finishDelete);
       } catch (err) {
         if (!isDatabaseUnavailable(err)) throw err;
         // The commit's answer may have been lost. If the row is gone, the delete happened (the

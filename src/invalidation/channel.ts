@@ -1,6 +1,6 @@
 import type { DatabaseHandle, NotificationListener } from "../db/client.ts";
 import type { Logger } from "../logger.ts";
-import { decodeInvalidation, type InvalidationLog } from "./log.ts";
+import { decodeInvalidation, encodeInvalidation, type Invalidation, type InvalidationLog } from "./log.ts";
 import { INVALIDATION_CHANNEL, type OutboxRepo } from "./outbox.ts";
 
 export type ChannelState = "live" | "down";
@@ -22,6 +22,12 @@ export type InvalidationChannel = {
   /** Subscribes and catches up; resolves once live, or after `timeoutMs` (it keeps trying). */
   start(timeoutMs: number): Promise<boolean>;
   state(): ChannelState;
+  /**
+   * Resolves true once this instance has heard `inv` through the channel (at once if it already
+   * has), false after `timeoutMs`. Hearing its own NOTIFY back means PostgreSQL has dispatched it
+   * to every listening instance.
+   */
+  heard(inv: Invalidation, timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
 };
 
@@ -51,6 +57,10 @@ export function createInvalidationChannel(
   let everLive = false;
   let lostAnnounced = false;
   const liveWaiters = new Set<() => void>();
+  // Payloads heard recently (for `heard`), oldest first, and who waits for which.
+  const recent = new Map<string, number>();
+  const echoWaiters = new Map<string, Set<() => void>>();
+  const RECENT_MAX = 10_000;
 
   const listener: NotificationListener = database.openListener({
     onNotify(channel, payload) {
@@ -59,7 +69,16 @@ export function createInvalidationChannel(
         return;
       }
       const inv = decodeInvalidation(payload);
-      if (inv) log.record(inv);
+      if (!inv) return;
+      log.record(inv);
+      recent.delete(payload);
+      recent.set(payload, performance.now());
+      if (recent.size > RECENT_MAX) recent.delete(recent.keys().next().value!);
+      const waiters = echoWaiters.get(payload);
+      if (waiters) {
+        echoWaiters.delete(payload);
+        for (const w of waiters) w();
+      }
     },
     onClose: () => lose("the listening connection closed"),
   });
@@ -131,6 +150,24 @@ export function createInvalidationChannel(
       });
     },
     state: () => (log.live() ? "live" : "down"),
+    heard(inv, timeoutMs) {
+      const payload = encodeInvalidation(inv);
+      if (recent.has(payload)) return Promise.resolve(true);
+      return new Promise((resolve) => {
+        const waiters = echoWaiters.get(payload) ?? new Set<() => void>();
+        echoWaiters.set(payload, waiters);
+        const done = () => {
+          clearTimeout(t);
+          resolve(true);
+        };
+        const t = setTimeout(() => {
+          waiters.delete(done);
+          if (waiters.size === 0) echoWaiters.delete(payload);
+          resolve(false);
+        }, timeoutMs);
+        waiters.add(done);
+      });
+    },
     async close() {
       closed = true;
       clearInterval(heartbeat);

@@ -5,15 +5,17 @@ import { createInvalidationChannel, type ChannelState } from "./channel.ts";
 import { createInvalidationLog, type Invalidation, type InvalidationLog } from "./log.ts";
 import { createOutboxRepo, type OutboxRepo } from "./outbox.ts";
 
-export { recordInvalidations } from "./outbox.ts";
+export { outboxCte, outboxIdsOf, recordInvalidationsWith } from "./outbox.ts";
 
 /**
  * Durable cache invalidations, the one mechanism every change that affects a cached entity goes
  * through (image deletes today; thumbnails, owners and API keys later):
- *  1. in the change's transaction, `recordInvalidations` writes outbox rows whose NOTIFY is
- *     delivered on commit;
+ *  1. in the change's own statement, `recordInvalidationsWith` (a CTE) writes outbox rows whose
+ *     NOTIFY is delivered on commit;
  *  2. after commit, `committed` tells this instance's log at once (a delete on this instance is
- *     never served stale here) and purges Redis; if Redis is away the outbox row stays unapplied;
+ *     never served stale here) and purges Redis; if Redis is away the outbox row stays unapplied,
+ *     and it returns only once its own NOTIFY came back through the channel — by then PostgreSQL
+ *     has dispatched it to every instance, whose logs refuse the stale copy Redis still holds;
  *  3. the relay, on every instance, applies unapplied outbox rows to Redis until each is applied,
  *     whoever made it and whatever crashed in between, and prunes rows past the retention;
  *  4. every instance's channel feeds its log, which refuses stale copies in every cache tier.
@@ -42,6 +44,7 @@ export type InvalidationsOptions = {
 };
 
 const RELAY_BATCH = 500;
+const ECHO_WAIT_MS = 1_000;
 
 export function createInvalidations(database: DatabaseHandle, logger: Logger, opts: InvalidationsOptions): Invalidations {
   const log = createInvalidationLog({ ttlMs: opts.ttlSeconds * 1000, clockSkewMs: opts.clockSkewMs });
@@ -92,7 +95,11 @@ export function createInvalidations(database: DatabaseHandle, logger: Logger, op
       if (cache && (await cache.purge(invs.map((i) => i.key)))) {
         // Not awaited by the caller's response: if this is lost, the relay applies it again.
         void outbox.markApplied(outboxIds).catch(() => {});
+        return;
       }
+      // Redis did not confirm: other instances may still read the old copy from it, so the
+      // answer waits (bounded) until the invalidation has gone out to them through PostgreSQL.
+      await Promise.all(invs.map((inv) => channel.heard(inv, ECHO_WAIT_MS)));
     },
     relay,
     channelState: () => channel.state(),

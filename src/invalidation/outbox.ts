@@ -1,4 +1,5 @@
-import { and, asc, inArray, isNull, lt, sql } from "drizzle-orm";
+import { and, asc, inArray, isNull, lt, sql, type SQL } from "drizzle-orm";
+import type { WithSubquery } from "drizzle-orm/subquery";
 import type { Database, DatabaseHandle } from "../db/client.ts";
 import { cacheInvalidations } from "../db/schema.ts";
 import type { Invalidation } from "./log.ts";
@@ -6,25 +7,33 @@ import type { Invalidation } from "./log.ts";
 /** The channel every instance LISTENs on; each committed invalidation is NOTIFYed on it. */
 export const INVALIDATION_CHANNEL = "chitram_invalidations";
 
-// What a transaction handle and the database have in common (drizzle's tx type is awkward to name).
-type Executor = Pick<Database, "insert">;
-
 /**
- * Records invalidations inside the caller's transaction: the outbox rows commit (and their
- * NOTIFY is delivered) exactly when the change does, and never without it.
+ * Records invalidations as part of the change's own statement: a CTE that inserts outbox rows
+ * (whose NOTIFY is delivered on commit) only if `guard` — the change's CTE, e.g. the `delete …
+ * returning` — touched a row. Changes and their invalidations are one statement, atomic without a
+ * client-side transaction: postgres.js 3.4.9 mishandles connections lost inside `begin()` (an
+ * uncatchable crash on its own ROLLBACK, porsager/postgres#1208; a dead transaction's statements
+ * running in the next one, #1216), and a single statement leaves nothing to roll back.
  */
-export async function recordInvalidations(tx: Executor, invs: Invalidation[]): Promise<number[]> {
-  if (invs.length === 0) return [];
-  const rows = await tx
-    .insert(cacheInvalidations)
-    .values(invs.map((i) => ({ cacheKey: i.key, version: i.version })))
-    .returning({
-      id: cacheInvalidations.id,
-      // NOTIFY is transactional: delivered on commit, dropped on rollback. Payload: "<version|-> <key>".
-      notified: sql<string>`pg_notify(${INVALIDATION_CHANNEL}, coalesce(${cacheInvalidations.version}::text, '-') || ' ' || ${cacheInvalidations.cacheKey})`,
-    });
-  return rows.map((r) => r.id);
+export function recordInvalidationsWith(db: Database, guard: WithSubquery, invs: Invalidation[]) {
+  const values = sql.join(
+    invs.map((i) => sql`(${i.key}::text, ${i.version}::int)`),
+    sql`, `,
+  );
+  return outboxCte(db, sql`select v.cache_key, v.version from (values ${values}) as v(cache_key, version) where exists (select 1 from ${guard})`);
 }
+
+/** The outbox insert as a CTE over `rows`, a select of (cache_key, version); see recordInvalidationsWith. */
+export function outboxCte(db: Database, rows: SQL) {
+  return db.$with("invalidated", { id: cacheInvalidations.id }).as(
+    // NOTIFY is transactional: delivered on commit, dropped on rollback. Payload: "<version|-> <key>".
+    sql`insert into ${cacheInvalidations} (cache_key, version) ${rows} returning id, pg_notify(${INVALIDATION_CHANNEL}, coalesce(version::text, '-') || ' ' || cache_key)`,
+  );
+}
+
+/** The ids the outbox CTE inserted, as a selected field of the statement's final select. */
+export const outboxIdsOf = (cte: ReturnType<typeof outboxCte>) =>
+  sql<number[]>`(select coalesce(array_agg(${cte.id}), '{}') from ${cte})`.mapWith((v: unknown) => (v as Array<string | number>).map(Number));
 
 /** SQL over the outbox for the relay and the listener's catch-up. Knows nothing of Redis. */
 export type OutboxRepo = {

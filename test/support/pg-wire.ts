@@ -90,6 +90,27 @@ export const pgClientQuery = (pattern: RegExp | string): ChunkMatcher =>
     return typeof pattern === "string" ? sql.includes(pattern) : pattern.test(sql);
   });
 
+/**
+ * A cut rule's pair of matchers for "the statement ran, its answer is lost": the client matcher
+ * notes (without cutting) that this connection sent a statement whose SQL matches; the server
+ * matcher then fires on that connection's next CommandComplete. For statements whose own tag says
+ * nothing (a `WITH … SELECT` that deletes), where pgCommandComplete cannot tell them apart.
+ */
+export function pgAnswerTo(pattern: RegExp | string): { fromClient: ChunkMatcher; fromServer: ChunkMatcher } {
+  const armed = Symbol("armed");
+  const sent = pgClientQuery(pattern);
+  const complete = pgMatcher(({ type }) => type === "C");
+  return {
+    fromClient(chunk, stream) {
+      if (sent(chunk, stream)) stream.connection.set(armed, true);
+      return false;
+    },
+    fromServer(chunk, stream) {
+      return complete(chunk, stream) && stream.connection.get(armed) === true;
+    },
+  };
+}
+
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   if (a.length === 0) return b;
   const out = new Uint8Array(a.length + b.length);

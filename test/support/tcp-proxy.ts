@@ -13,6 +13,8 @@ export type StreamState = {
   offset: number;
   /** Scratch space a stateful matcher keeps per stream (e.g. a protocol parser's leftovers), keyed by itself. */
   state: Map<unknown, unknown>;
+  /** Scratch space shared by both directions of the connection (e.g. "the client sent X, cut its answer"). */
+  connection: Map<unknown, unknown>;
 };
 export type ChunkMatcher = (chunk: Uint8Array, stream: StreamState) => boolean;
 
@@ -62,8 +64,8 @@ type Flow = {
 type Conn = { client: Socket<unknown>; upstream?: Socket<unknown>; toServer: Flow; toClient: Flow; dead: boolean };
 type Rule = CutRule & { fire(direction: Direction, chunk: Uint8Array): void };
 
-const newFlow = (direction: Direction): Flow => ({
-  stream: { direction, offset: 0, state: new Map() },
+const newFlow = (direction: Direction, connection: Map<unknown, unknown>): Flow => ({
+  stream: { direction, offset: 0, state: new Map(), connection },
   queue: [],
   delayed: 0,
   lastDueAt: 0,
@@ -143,7 +145,8 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
       port,
       socket: {
         open(client) {
-          const c: Conn = { client: client as Socket<unknown>, toServer: newFlow("fromClient"), toClient: newFlow("fromServer"), dead: false };
+          const shared = new Map<unknown, unknown>();
+          const c: Conn = { client: client as Socket<unknown>, toServer: newFlow("fromClient", shared), toClient: newFlow("fromServer", shared), dead: false };
           c.toClient.target = c.client;
           client.data = { conn: c };
           conns.add(c);
