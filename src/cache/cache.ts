@@ -67,7 +67,9 @@ const PURGE_BATCH = 1_000;
  * live) Redis is neither read nor written.
  *
  * Redis losing or rewinding data (FLUSHALL, restart, restore from an old snapshot, DEBUG RELOAD)
- * is noticed by an epoch marker: a counter bumped by every purge. If it is missing or lower than
+ * is noticed by an epoch marker: a counter bumped by every purge. (On a Cluster the marker lives
+ * on one shard; a failover of any other master fails its commands, which trips the breaker too,
+ * and recovery re-applies every recent invalidation, on every shard, before hits resume.) If it is missing or lower than
  * the highest value this instance has seen, the breaker opens and the recover hooks (registered
  * by the invalidations component) re-apply every recent invalidation before hits resume. Reads in
  * between stay correct because the log refuses stale versions whatever Redis returns.

@@ -37,7 +37,6 @@ export type RedisTopology =
  * replica may have been promoted without the last writes it was sent).
  */
 export type RedisConnection = {
-  readonly kind: RedisTopology["kind"];
   state(): RedisState;
   run<T>(op: (client: RedisCommands) => Promise<T>): Promise<T | typeof SKIPPED>;
   /** Runs before the breaker closes after an outage; if it fails the breaker stays open. */
@@ -247,7 +246,7 @@ export function createRedisConnection(topology: RedisTopology | string, logger: 
       for (const hook of recoverHooks) await withDeadline(hook(b.commands), RECOVER_TIMEOUT_MS);
       if (b !== backend || closed) return;
       open = false;
-      logger.info("Redis cache connected", announcedDown ? { after: lastReason } : {});
+      logger.info("Redis cache connected", { redis: describeTopology(where), ...(announcedDown ? { after: lastReason } : {}) });
       for (const w of readyWaiters) w();
     } catch (err) {
       lastReason = (err as Error).message;
@@ -278,7 +277,6 @@ export function createRedisConnection(topology: RedisTopology | string, logger: 
   })();
 
   return {
-    kind: where.kind,
     state: () => (open ? "disconnected" : "connected"),
     async run(op) {
       if (open || closed) return SKIPPED;

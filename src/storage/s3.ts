@@ -136,7 +136,7 @@ function isMissing(err: unknown): boolean {
 }
 
 /** One line: the S3 error code, or the connection failure. */
-export function describeS3Error(err: unknown): string {
+function describeS3Error(err: unknown): string {
   const e = err as { code?: string; message?: string };
   return [e?.code, e?.message].filter(Boolean).join(": ") || String(err);
 }
