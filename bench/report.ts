@@ -62,7 +62,7 @@ export function renderReport(o: {
   out.push("## Method", "");
   out.push(
     `Everything runs on this machine over loopback: chitram from source (\`bun run src/main.ts\`), the bench's own redis-server, a fresh PostgreSQL database, and a ceiling server. ` +
-      "The S3 downloads use chitram with `STORAGE_BACKEND=s3` against s3rver 3.7.1 (npm; an S3 server written in Node.js, run under Bun in a process of its own, objects as files on the local disk): each download is one ranged GET to it, streamed through chitram, compared with the same `Bun.file` ceiling as the local-disk download (its CPU is in the \"S3 server\" column). " +
+      "The S3 downloads use chitram with `STORAGE_BACKEND=s3` against s3rver 3.7.1 (npm; an S3 server written in Node.js, run under Bun in a process of its own, objects as files on the local disk): each download is one ranged GET to it, streamed through chitram, compared with the same `Bun.file` ceiling as the local-disk download (its CPU is in the \"S3 server\" column); \"s3rver alone\" fetches the same objects straight from s3rver with presigned GETs, so what s3rver itself can serve on this machine is visible beside what chitram serves through it. " +
       `Each scenario runs ${s.rounds} times, interleaved (round 1 runs every scenario, then round 2 runs them all again), ` +
       `each time ${s.warmupSeconds} s of warm-up and then ${s.seconds} s measured with \`wrk -t${s.threads} -c${s.connections}\`. ` +
       `Metadata scenarios ask for a random id per request out of ${fmtInt(s.seedImages)} seeded images (bench/wrk/random-path.lua). ` +

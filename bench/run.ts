@@ -131,6 +131,8 @@ async function startServices(children: Children, db: BenchDatabase, runDir: stri
     id1m: join(runDir, "id-1m.txt"),
     id10kS3: join(runDir, "id-10k-s3.txt"),
     id1mS3: join(runDir, "id-1m-s3.txt"),
+    s3Direct10k: join(runDir, "s3-direct-10k.txt"),
+    s3Direct1m: join(runDir, "s3-direct-1m.txt"),
     ceil10k: join(runDir, "ceiling-10k.txt"),
     ceil1m: join(runDir, "ceiling-1m.txt"),
     uploadBody: join(runDir, "upload-body.bin"),
@@ -142,6 +144,12 @@ async function startServices(children: Children, db: BenchDatabase, runDir: stri
   writeFileSync(files.id1m, `${id1m}\n`);
   writeFileSync(files.id10kS3, `${id10kS3}\n`);
   writeFileSync(files.id1mS3, `${id1mS3}\n`);
+  // The same objects straight from s3rver (presigned GETs valid for the whole run), to tell
+  // s3rver's own cost from chitram's.
+  const signer = new Bun.S3Client({ endpoint: s3.env.S3_ENDPOINT, bucket: s3.env.S3_BUCKET, accessKeyId: s3.env.S3_ACCESS_KEY_ID, secretAccessKey: s3.env.S3_SECRET_ACCESS_KEY });
+  const presignedPath = (key: string) => new URL(signer.presign(key, { expiresIn: 7 * 86_400 })).href.replace(s3.env.S3_ENDPOINT!, "").slice(1);
+  writeFileSync(files.s3Direct10k, `${presignedPath(`${id10kS3}.jpg`)}\n`);
+  writeFileSync(files.s3Direct1m, `${presignedPath(`${id1mS3}.jpg`)}\n`);
   writeFileSync(files.ceil10k, "dl-10k.jpg\n");
   writeFileSync(files.ceil1m, "dl-1m.jpg\n");
   writeFileSync(files.uploadBody, upload.body);

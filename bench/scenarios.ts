@@ -54,7 +54,7 @@ export type Context = {
   s3rver: Server;
   pgIds: string[];
   pgliteIds: string[];
-  files: { pgIds: string; pgliteIds: string; id10k: string; id1m: string; id10kS3: string; id1mS3: string; ceil10k: string; ceil1m: string; uploadBody: string };
+  files: { pgIds: string; pgliteIds: string; id10k: string; id1m: string; id10kS3: string; id1mS3: string; s3Direct10k: string; s3Direct1m: string; ceil10k: string; ceil1m: string; uploadBody: string };
   uploadBoundary: string;
   fixtures: Fixtures;
 };
@@ -163,9 +163,16 @@ export function defineScenarios(ctx: Context): Scenario[] {
     },
     ...download("10k", ctx.fixtures.download10k, files.ceil10k, files.id10k),
     ...download("1m", ctx.fixtures.download1m, files.ceil1m, files.id1m),
-    ...(["10k", "1m"] as const).map((size): Scenario => {
+    ...(["10k", "1m"] as const).flatMap((size): Scenario[] => {
       const path = size === "10k" ? ctx.fixtures.download10k : ctx.fixtures.download1m;
-      return {
+      const direct: Scenario = {
+        key: `s3-direct-${size}`,
+        label: `s3rver alone: presigned GET of the same ${sizeLabel(path)}`,
+        kind: "download",
+        ceiling: `ceiling-file-${size}`,
+        load: randomPath(ctx.s3rver, size === "10k" ? files.s3Direct10k : files.s3Direct1m, "/"),
+      };
+      return [direct, {
         key: `file-s3-${size}`,
         label: `download ${sizeLabel(path)} via chitram from S3 (s3rver)`,
         kind: "download",
@@ -175,7 +182,7 @@ export function defineScenarios(ctx: Context): Scenario[] {
           await redis.start();
           await waitForCacheState(s3Cached, "connected");
         },
-      };
+      }];
     }),
     {
       key: "upload-100k",
