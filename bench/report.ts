@@ -64,6 +64,7 @@ export function renderReport(o: {
   out.push("## Method", "");
   out.push(
     `Everything runs on this machine over loopback: chitram from source (\`bun run src/main.ts\`), the bench's own redis-server, a fresh PostgreSQL database, and a ceiling server. ` +
+      "The S3 downloads use chitram with `STORAGE_BACKEND=s3` against s3rver 3.7.1 (npm; an S3 server written in Node.js, run under Bun in a process of its own, objects as files on the local disk): each download is one ranged GET to it, streamed through chitram, compared with the same `Bun.file` ceiling as the local-disk download (its CPU is in the \"S3 server\" column); \"s3rver alone\" fetches the same objects straight from s3rver with presigned GETs, so what s3rver itself can serve on this machine is visible beside what chitram serves through it. " +
       `Each scenario runs ${s.rounds} times, interleaved (round 1 runs every scenario, then round 2 runs them all again), ` +
       `each time ${s.warmupSeconds} s of warm-up and then ${s.seconds} s measured with \`wrk -t${s.threads} -c${s.connections}\`. ` +
       `Metadata scenarios ask for a random id per request out of ${fmtInt(s.seedImages)} seeded images (bench/wrk/random-path.lua). ` +
@@ -97,17 +98,17 @@ export function renderReport(o: {
   out.push("## CPU and memory during the measured runs", "");
   out.push(
     `CPU in cores, mean of both rounds (1.00 = one core busy for the whole run; the machine has ${o.env.cores}). ` +
-      '"server" is the process under test (chitram, or the ceiling server), "PostgreSQL" all postgres processes, "Redis" the bench\'s redis-server, ' +
+      '"server" is the process under test (chitram, or the ceiling server), "PostgreSQL" all postgres processes, "Redis" the bench\'s redis-server, "S3 server" its s3rver process, ' +
       '"rest" whatever else the machine spent (kernel work not charged to a process, other jobs). "server µs per request" is the server\'s CPU time divided by the requests it answered (r1 / r2). ' +
       "Peak RSS of the server process, sampled every 100 ms.",
     "",
   );
-  out.push("| scenario | server | server µs per request | wrk | PostgreSQL | Redis | rest | machine | server peak RSS MB |", "|---|---|---|---|---|---|---|---|---|");
+  out.push("| scenario | server | server µs per request | wrk | PostgreSQL | Redis | S3 server | rest | machine | server peak RSS MB |", "|---|---|---|---|---|---|---|---|---|---|");
   for (const r of o.results) {
     const cpu = (k: string) => mean(r.runs.map((x) => x.cpu[k] ?? 0));
-    const rest = cpu("machine") - cpu("server") - cpu("wrk") - cpu("postgres") - cpu("redis");
+    const rest = cpu("machine") - cpu("server") - cpu("wrk") - cpu("postgres") - cpu("redis") - cpu("s3");
     out.push(
-      `| ${r.label} | ${cpu("server").toFixed(2)} | ${perRound(r.runs.map((x) => (((x.cpu.server ?? 0) * 1e6) / x.rps).toFixed(1)))} | ${cpu("wrk").toFixed(2)} | ${cpu("postgres").toFixed(2)} | ${cpu("redis").toFixed(2)} | ${Math.max(0, rest).toFixed(2)} | ${cpu("machine").toFixed(2)} ` +
+      `| ${r.label} | ${cpu("server").toFixed(2)} | ${perRound(r.runs.map((x) => (((x.cpu.server ?? 0) * 1e6) / x.rps).toFixed(1)))} | ${cpu("wrk").toFixed(2)} | ${cpu("postgres").toFixed(2)} | ${cpu("redis").toFixed(2)} | ${cpu("s3").toFixed(2)} | ${Math.max(0, rest).toFixed(2)} | ${cpu("machine").toFixed(2)} ` +
         `| ${perRound(r.runs.map((x) => x.peakRssMb.toFixed(0)))} |`,
     );
   }

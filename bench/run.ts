@@ -14,7 +14,7 @@ import { machineBusyCores, pidsNamed, runWrk, sampleRss } from "./measure.ts";
 import { renderReport, type Environment, type ScenarioResult, type Settings } from "./report.ts";
 import { defineScenarios, type Context, type Notes, type Scenario } from "./scenarios.ts";
 import {
-  Children, createDatabase, createRedis, logSize, logWarningsSince, startCeiling, startChitram, waitForCacheState,
+  Children, createDatabase, createRedis, logSize, logWarningsSince, startCeiling, startChitram, startS3, waitForCacheState,
   type BenchDatabase,
 } from "./services.ts";
 import { measureThumbnails } from "./thumbnails.ts";
@@ -106,12 +106,16 @@ async function startServices(children: Children, db: BenchDatabase, runDir: stri
   const pgData = join(runDir, "pg-data");
   // The cached instance starts first and runs the migrations; the uncached one shares its database and image files.
   const cached = await startChitram(children, { name: "pg-cache", dataDir: pgData, databaseUrl: db.url, redisUrl: redis.url, cacheEnabled: true, logDir });
-  const [uncached, pglite] = await Promise.all([
+  const s3 = await startS3(children, join(runDir, "s3-data"), logDir);
+  const [uncached, pglite, s3Cached] = await Promise.all([
     startChitram(children, { name: "pg-nocache", dataDir: pgData, databaseUrl: db.url, cacheEnabled: false, logDir }),
     startChitram(children, { name: "pglite-nocache", dataDir: join(runDir, "pglite-data"), cacheEnabled: false, logDir }),
+    // Same database and Redis as pg-cache; its image bytes in S3.
+    startChitram(children, { name: "s3-cache", dataDir: join(runDir, "s3-chitram"), databaseUrl: db.url, redisUrl: redis.url, cacheEnabled: true, logDir, env: s3.env }),
   ]);
   await waitForCacheState(cached, "connected");
-  log(`started redis :${redis.port}, ceiling ${ceiling.url}, chitram pg-cache ${cached.url}, pg-nocache ${uncached.url}, pglite-nocache ${pglite.url}`);
+  await waitForCacheState(s3Cached, "connected");
+  log(`started redis :${redis.port}, ceiling ${ceiling.url}, s3rver ${s3.server.url}, chitram pg-cache ${cached.url}, pg-nocache ${uncached.url}, pglite-nocache ${pglite.url}, s3-cache ${s3Cached.url}`);
 
   // Seed PostgreSQL (through the cached instance) and PGlite at the same time.
   const t0 = performance.now();
@@ -122,6 +126,8 @@ async function startServices(children: Children, db: BenchDatabase, runDir: stri
   ]);
   const id10k = await uploadImage(cached, await Bun.file(fixtures.download10k).bytes(), "dl-10k.jpg");
   const id1m = await uploadImage(cached, await Bun.file(fixtures.download1m).bytes(), "dl-1m.jpg");
+  const id10kS3 = await uploadImage(s3Cached, await Bun.file(fixtures.download10k).bytes(), "dl-10k.jpg");
+  const id1mS3 = await uploadImage(s3Cached, await Bun.file(fixtures.download1m).bytes(), "dl-1m.jpg");
   log(`seeded ${pgIds.length} images on PostgreSQL and ${pgliteIds.length} on PGlite in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
   // wrk reads these: ids (one per line) and the prebuilt upload body.
@@ -130,6 +136,10 @@ async function startServices(children: Children, db: BenchDatabase, runDir: stri
     pgliteIds: join(runDir, "ids-pglite.txt"),
     id10k: join(runDir, "id-10k.txt"),
     id1m: join(runDir, "id-1m.txt"),
+    id10kS3: join(runDir, "id-10k-s3.txt"),
+    id1mS3: join(runDir, "id-1m-s3.txt"),
+    s3Direct10k: join(runDir, "s3-direct-10k.txt"),
+    s3Direct1m: join(runDir, "s3-direct-1m.txt"),
     ceil10k: join(runDir, "ceiling-10k.txt"),
     ceil1m: join(runDir, "ceiling-1m.txt"),
     uploadBody: join(runDir, "upload-body.bin"),
@@ -139,10 +149,18 @@ async function startServices(children: Children, db: BenchDatabase, runDir: stri
   writeFileSync(files.pgliteIds, `${pgliteIds.join("\n")}\n`);
   writeFileSync(files.id10k, `${id10k}\n`);
   writeFileSync(files.id1m, `${id1m}\n`);
+  writeFileSync(files.id10kS3, `${id10kS3}\n`);
+  writeFileSync(files.id1mS3, `${id1mS3}\n`);
+  // The same objects straight from s3rver (presigned GETs valid for the whole run), to tell
+  // s3rver's own cost from chitram's.
+  const signer = new Bun.S3Client({ endpoint: s3.env.S3_ENDPOINT, bucket: s3.env.S3_BUCKET, accessKeyId: s3.env.S3_ACCESS_KEY_ID, secretAccessKey: s3.env.S3_SECRET_ACCESS_KEY });
+  const presignedPath = (key: string) => new URL(signer.presign(key, { expiresIn: 7 * 86_400 })).href.replace(s3.env.S3_ENDPOINT!, "").slice(1);
+  writeFileSync(files.s3Direct10k, `${presignedPath(`${id10kS3}.jpg`)}\n`);
+  writeFileSync(files.s3Direct1m, `${presignedPath(`${id1mS3}.jpg`)}\n`);
   writeFileSync(files.ceil10k, "dl-10k.jpg\n");
   writeFileSync(files.ceil1m, "dl-1m.jpg\n");
   writeFileSync(files.uploadBody, upload.body);
-  return { redis, ceiling, cached, uncached, pglite, pgIds, pgliteIds, files, uploadBoundary: upload.boundary, fixtures };
+  return { redis, ceiling, cached, uncached, pglite, s3Cached, s3rver: s3.server, pgIds, pgliteIds, files, uploadBoundary: upload.boundary, fixtures };
 }
 
 /** Round 1 runs every scenario, then round 2 runs them all again, so drift shows up as a difference between rounds. */
@@ -163,7 +181,7 @@ async function runRounds(scenarios: Scenario[], ctx: Context, children: Children
           threads: SETTINGS.threads,
           track: (p: Subprocess) => children.track(p),
           // Resolved per run: PostgreSQL backends come and go, and redis-server is restarted.
-          cpuGroups: () => ({ server: [server.pid], postgres: pidsNamed("postgres"), redis: [ctx.redis.pid()].filter((p) => p !== undefined) }),
+          cpuGroups: () => ({ server: [server.pid], postgres: pidsNamed("postgres"), redis: [ctx.redis.pid()].filter((p) => p !== undefined), s3: [ctx.s3rver.pid] }),
         };
         if (SETTINGS.warmupSeconds > 0) await runWrk({ ...load, cpuGroups: load.cpuGroups(), seconds: SETTINGS.warmupSeconds });
         const notes: Notes = { ...(await s.check?.()) };

@@ -48,15 +48,19 @@ export type Context = {
   uncached: Server;
   /** Embedded PGlite, CACHE_ENABLED=false, its own images. */
   pglite: Server;
+  /** PostgreSQL + Redis cache, STORAGE_BACKEND=s3 on s3rver. */
+  s3Cached: Server;
+  /** The S3 server (s3rver, its own process). */
+  s3rver: Server;
   pgIds: string[];
   pgliteIds: string[];
-  files: { pgIds: string; pgliteIds: string; id10k: string; id1m: string; ceil10k: string; ceil1m: string; uploadBody: string };
+  files: { pgIds: string; pgliteIds: string; id10k: string; id1m: string; id10kS3: string; id1mS3: string; s3Direct10k: string; s3Direct1m: string; ceil10k: string; ceil1m: string; uploadBody: string };
   uploadBoundary: string;
   fixtures: Fixtures;
 };
 
 export function defineScenarios(ctx: Context): Scenario[] {
-  const { ceiling, cached, uncached, pglite, files, redis } = ctx;
+  const { ceiling, cached, uncached, pglite, s3Cached, files, redis } = ctx;
   const randomPath = (server: Server, idsFile: string, prefix: string, suffix = ""): Load => ({
     server,
     url: server.url,
@@ -159,6 +163,27 @@ export function defineScenarios(ctx: Context): Scenario[] {
     },
     ...download("10k", ctx.fixtures.download10k, files.ceil10k, files.id10k),
     ...download("1m", ctx.fixtures.download1m, files.ceil1m, files.id1m),
+    ...(["10k", "1m"] as const).flatMap((size): Scenario[] => {
+      const path = size === "10k" ? ctx.fixtures.download10k : ctx.fixtures.download1m;
+      const direct: Scenario = {
+        key: `s3-direct-${size}`,
+        label: `s3rver alone: presigned GET of the same ${sizeLabel(path)}`,
+        kind: "download",
+        ceiling: `ceiling-file-${size}`,
+        load: randomPath(ctx.s3rver, size === "10k" ? files.s3Direct10k : files.s3Direct1m, "/"),
+      };
+      return [direct, {
+        key: `file-s3-${size}`,
+        label: `download ${sizeLabel(path)} via chitram from S3 (s3rver)`,
+        kind: "download",
+        ceiling: `ceiling-file-${size}`, // the same Bun.file ceiling as the local-disk download
+        load: randomPath(s3Cached, size === "10k" ? files.id10kS3 : files.id1mS3, `${API}/`, "/file"),
+        setUp: async () => {
+          await redis.start();
+          await waitForCacheState(s3Cached, "connected");
+        },
+      }];
+    }),
     {
       key: "upload-100k",
       label: `upload ${sizeLabel(ctx.fixtures.upload100k)} JPEG (PostgreSQL + Redis)`,

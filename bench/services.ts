@@ -148,6 +148,8 @@ export type ChitramOptions = {
   bunFlags?: string[];
   /** Thumbnail Workers (default 0: the load scenarios measure requests, not thumbnailing). */
   thumbnailWorkers?: number;
+  /** More environment, last (e.g. STORAGE_BACKEND=s3 and its S3_* settings). */
+  env?: Record<string, string>;
 };
 
 export async function startChitram(children: Children, o: ChitramOptions): Promise<Server> {
@@ -169,12 +171,31 @@ export async function startChitram(children: Children, o: ChitramOptions): Promi
     UPLOAD_CONCURRENCY_LIMIT: "10",
     UPLOAD_CONCURRENCY_TIMEOUT: "30",
     THUMBNAIL_WORKERS: String(o.thumbnailWorkers ?? 0),
+    ...o.env,
   };
   const logFile = join(o.logDir, `${o.name}.log`);
   const proc = children.spawn(["bun", ...(o.bunFlags ?? []), "run", "src/main.ts"], { logFile, env });
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(`chitram ${o.name}`, proc, `${url}/health`, logFile);
   return { name: o.name, url, pid: proc.pid, proc, logFile };
+}
+
+/** s3rver in its own process (bench/s3-server.ts); the S3 settings for a chitram that uses it. */
+export async function startS3(children: Children, dir: string, logDir: string): Promise<{ server: Server; env: Record<string, string> }> {
+  const port = await sparePort();
+  const bucket = "chitram-bench";
+  const logFile = join(logDir, "s3rver.log");
+  const proc = children.spawn(["bun", "run", "bench/s3-server.ts", String(port), dir, bucket], { logFile });
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor("s3rver", async () => {
+    if (!isAlive(proc)) throw new FatalError(`s3rver exited: ${await Bun.file(logFile).text()}`);
+    return (await fetch(url, { signal: AbortSignal.timeout(2_000) })).status > 0;
+  }, 30_000, 100);
+  return {
+    server: { name: "s3rver", url, pid: proc.pid, proc, logFile },
+    // s3rver knows one key pair.
+    env: { STORAGE_BACKEND: "s3", S3_ENDPOINT: url, S3_BUCKET: bucket, S3_ACCESS_KEY_ID: "S3RVER", S3_SECRET_ACCESS_KEY: "S3RVER" },
+  };
 }
 
 export async function startCeiling(children: Children, filesDir: string, logDir: string): Promise<Server> {

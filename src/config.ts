@@ -8,6 +8,21 @@ const bool = z
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 export const ALLOWED_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp"] as const;
 
+// "host:port,host:port" (REDIS_SENTINELS, REDIS_CLUSTER_NODES).
+const hostPorts = z
+  .string()
+  .transform((s) => s.split(",").map((t) => t.trim()).filter(Boolean))
+  .pipe(
+    z
+      .array(
+        z.string().regex(/^[A-Za-z0-9_.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, "expected a comma-separated list of host:port").transform((s) => {
+          const i = s.lastIndexOf(":");
+          return { host: s.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(s.slice(i + 1)) };
+        }),
+      )
+      .min(1, "expected a comma-separated list of host:port"),
+  );
+
 const cidr = z.string().refine(
   (s) => /^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(s),
   "expected a comma-separated list of IPs or CIDRs",
@@ -55,8 +70,20 @@ const schema = z.object({
     .regex(/^postgres(ql)?:\/\//, "expected a postgres:// URL")
     .optional(),
   DATA_DIR: z.string().min(1).default("./data"),
-  STORAGE_BACKEND: z.enum(["local"], { error: "expected local" }).default("local"),
+  STORAGE_BACKEND: z.enum(["local", "s3"], { error: "expected local or s3" }).default("local"),
   LOCAL_STORAGE_PATH: z.string().min(1).optional(),
+  S3_ENDPOINT: z.string().regex(/^https?:\/\/[^/\s]+\/?$/, "expected an http(s):// URL without a path").optional(),
+  S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "expected an S3 bucket name (3-63 of a-z 0-9 . -)").optional(),
+  S3_REGION: z.string().regex(/^[a-z0-9-]{1,64}$/, "expected a region name such as us-east-1").default("us-east-1"),
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  S3_FORCE_PATH_STYLE: bool.default(true),
+  S3_PREFIX: z
+    .string()
+    .regex(/^([A-Za-z0-9_.-]+\/)*$/, "expected folder names ending in / (e.g. chitram/), or empty")
+    .default(""),
+  S3_PRESIGNED_DOWNLOADS: bool.default(false),
+  S3_PRESIGN_EXPIRES_SECONDS: int(1, 7 * 86_400).default(300),
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, "expected a redis:// URL")
@@ -65,6 +92,10 @@ const schema = z.object({
   REDIS_PORT: int(1, 65535).default(6379),
   REDIS_PASSWORD: z.string().optional(),
   REDIS_DB: int(0, 1_000).default(0),
+  REDIS_SENTINELS: hostPorts.optional(),
+  REDIS_SENTINEL_MASTER: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "expected a master name such as mymaster").default("mymaster"),
+  REDIS_SENTINEL_PASSWORD: z.string().optional(),
+  REDIS_CLUSTER_NODES: hostPorts.optional(),
   CACHE_ENABLED: bool.default(true),
   CACHE_TTL_SECONDS: int(1, 31_536_000).default(3600),
   CACHE_KEY_PREFIX: z
@@ -116,7 +147,41 @@ const schema = z.object({
   if (e.RECONCILE_GRACE_SECONDS <= 2 * e.DATABASE_QUERY_TIMEOUT_SECONDS) {
     ctx.addIssue({ code: "custom", path: ["RECONCILE_GRACE_SECONDS"], message: `must exceed twice DATABASE_QUERY_TIMEOUT_SECONDS (${2 * e.DATABASE_QUERY_TIMEOUT_SECONDS} s)` });
   }
+  if (e.STORAGE_BACKEND === "s3") {
+    for (const name of ["S3_BUCKET", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"] as const) {
+      if (!e[name]) ctx.addIssue({ code: "custom", path: [name], message: "required with STORAGE_BACKEND=s3" });
+    }
+  } else if (e.S3_PRESIGNED_DOWNLOADS) {
+    ctx.addIssue({ code: "custom", path: ["S3_PRESIGNED_DOWNLOADS"], message: "only with STORAGE_BACKEND=s3" });
+  }
+  // One Redis deployment: a single node (REDIS_URL or REDIS_HOST...), a Sentinel group, or a Cluster.
+  const topologies = (["REDIS_URL", "REDIS_SENTINELS", "REDIS_CLUSTER_NODES"] as const).filter((k) => e[k] !== undefined);
+  if (topologies.length > 1) {
+    ctx.addIssue({ code: "custom", path: [topologies[1]!], message: `set only one of ${topologies.join(", ")}` });
+  }
+  if (e.REDIS_CLUSTER_NODES && e.REDIS_DB !== 0) {
+    ctx.addIssue({ code: "custom", path: ["REDIS_DB"], message: "must be 0 with REDIS_CLUSTER_NODES (a cluster has only database 0)" });
+  }
 });
+
+/**
+ * The seed system's MinIO settings, accepted as aliases of the S3_* ones (which win when both are
+ * set). MINIO_ENDPOINT may be host:port (scheme from MINIO_SECURE) as the MinIO SDKs take it.
+ */
+function withMinioAliases(env: Record<string, string>): Record<string, string> {
+  const out = { ...env };
+  const alias = (to: string, value: string | undefined) => {
+    if (value !== undefined && out[to] === undefined) out[to] = value;
+  };
+  const endpoint = env.MINIO_ENDPOINT;
+  const secure = /^(true|1|yes)$/i.test(env.MINIO_SECURE ?? "");
+  alias("S3_ENDPOINT", endpoint === undefined || /^https?:\/\//.test(endpoint) ? endpoint : `${secure ? "https" : "http"}://${endpoint}`);
+  alias("S3_ACCESS_KEY_ID", env.MINIO_ACCESS_KEY);
+  alias("S3_SECRET_ACCESS_KEY", env.MINIO_SECRET_KEY);
+  alias("S3_BUCKET", env.MINIO_BUCKET ?? env.MINIO_BUCKET_NAME);
+  alias("S3_REGION", env.MINIO_REGION);
+  return out;
+}
 
 export type Env = z.infer<typeof schema>;
 export type Config = Env & { LOCAL_STORAGE_PATH: string; maxFileBytes: number };
@@ -129,7 +194,7 @@ export class ConfigError extends Error {
 /** Parses the environment once; throws ConfigError whose message is one line naming the variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   // An empty variable means "unset", as in most shells' `VAR= cmd` usage.
-  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const cleaned = withMinioAliases(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== "")) as Record<string, string>);
   const parsed = schema.safeParse(cleaned);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -154,7 +219,13 @@ export const CONFIG_HELP: ReadonlyArray<[string, string, string]> = [
   ["DATABASE_URL", "unset", "postgres:// URL; unset → embedded PGlite in DATA_DIR"],
   ["DATA_DIR", "./data", "embedded database and local images"],
   ["STORAGE_BACKEND / LOCAL_STORAGE_PATH", "local / $DATA_DIR/images", "where image bytes live"],
+  ["STORAGE_BACKEND=s3: S3_ENDPOINT / S3_BUCKET / S3_REGION", "AWS / - / us-east-1", "object storage (MINIO_* aliases accepted)"],
+  ["S3_ACCESS_KEY_ID / S3_SECRET_ACCESS_KEY", "-", "required with s3"],
+  ["S3_FORCE_PATH_STYLE / S3_PREFIX", "true / empty", "path-style URLs (MinIO); key prefix in the bucket"],
+  ["S3_PRESIGNED_DOWNLOADS / S3_PRESIGN_EXPIRES_SECONDS", "false / 300", "redirect downloads to a presigned URL"],
   ["REDIS_URL or REDIS_HOST/PORT/PASSWORD/DB", "localhost / 6379 / none / 0", "metadata cache"],
+  ["REDIS_SENTINELS / REDIS_SENTINEL_MASTER", "unset / mymaster", "host:port,... of Sentinels instead of one Redis"],
+  ["REDIS_CLUSTER_NODES", "unset", "host:port,... of Redis Cluster nodes instead of one Redis"],
   ["CACHE_ENABLED / CACHE_TTL_SECONDS", "true / 3600", ""],
   ["CACHE_KEY_PREFIX / CACHE_DEBUG", "chitram / false", "prefix also used by rate-limit keys"],
   ["MAX_FILE_SIZE_MB / MAX_IMAGE_PIXELS", "5 / 50000000", "upload limits"],

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { createDisabledCache, createRedisCache, type Cache } from "./cache/cache.ts";
-import { createRedisConnection, redisUrlFromConfig, type RedisConnection, type RedisConnectionOptions } from "./cache/redis-connection.ts";
+import { createRedisConnection, redisTopologyFromConfig, type RedisConnection, type RedisConnectionOptions } from "./cache/redis-connection.ts";
 import type { Config } from "./config.ts";
 import { createPgliteDatabase, createPostgresDatabase, type DatabaseHandle, type DatabaseOptions } from "./db/client.ts";
 import { createLeases } from "./db/leases.ts";
@@ -14,10 +14,12 @@ import { createInvalidations, type Invalidations, type InvalidationsOptions } fr
 import { createLogger, type Logger } from "./logger.ts";
 import { createLocalStorage } from "./storage/local.ts";
 import { createReconciler, type Reconciler } from "./storage/reconciler.ts";
+import { createS3Storage } from "./storage/s3.ts";
 import type { Storage } from "./storage/types.ts";
 import { createThumbnailJobs, type ThumbnailJobs } from "./thumbnails/jobs.ts";
 import { createThumbnailPool, type ThumbnailPool } from "./thumbnails/pool.ts";
 import { createThumbnailRunner, type ThumbnailRunner } from "./thumbnails/runner.ts";
+import { StartupError } from "./startup-error.ts";
 import { VERSION } from "./version.ts";
 
 /** Everything a request handler may use, built once at boot and injected into `createApp`. */
@@ -63,6 +65,26 @@ export type BuildOptions = {
 };
 
 const CHANNEL_STARTUP_WAIT_MS = 5_000;
+const STORAGE_STARTUP_WAIT_MS = 5_000;
+
+/** The configured storage; an object store is checked for reachability first. */
+async function openStorage(config: Config): Promise<Storage> {
+  if (config.STORAGE_BACKEND === "local") return createLocalStorage(config.LOCAL_STORAGE_PATH);
+  const storage = createS3Storage({
+    endpoint: config.S3_ENDPOINT,
+    bucket: config.S3_BUCKET!,
+    region: config.S3_REGION,
+    accessKeyId: config.S3_ACCESS_KEY_ID!,
+    secretAccessKey: config.S3_SECRET_ACCESS_KEY!,
+    forcePathStyle: config.S3_FORCE_PATH_STYLE,
+    prefix: config.S3_PREFIX,
+  });
+  const problem = await Promise.race([storage.check(), Bun.sleep(STORAGE_STARTUP_WAIT_MS).then(() => `no answer within ${STORAGE_STARTUP_WAIT_MS} ms`)]);
+  if (problem) {
+    throw new StartupError(`S3 bucket "${config.S3_BUCKET}" at ${config.S3_ENDPOINT ?? "the AWS endpoint"} is not reachable (${problem}); check S3_ENDPOINT, S3_BUCKET and the credentials`);
+  }
+  return storage;
+}
 
 /**
  * The thumbnail Worker's entry point, resolved from this file because it sits at the root of
@@ -76,6 +98,7 @@ export const THUMBNAIL_WORKER_URL = new URL("./thumbnails/worker.ts", import.met
 export async function buildDeps(config: Config, opts: BuildOptions = {}): Promise<Deps> {
   const logger = opts.logger ?? createLogger({ debug: config.CACHE_DEBUG });
   const instanceId = crypto.randomUUID();
+  const storage = await openStorage(config);
   const databaseOptions = { queryTimeoutMs: config.DATABASE_QUERY_TIMEOUT_SECONDS * 1000, ...opts.databaseOptions };
   const database =
     opts.database ??
@@ -89,7 +112,6 @@ export async function buildDeps(config: Config, opts: BuildOptions = {}): Promis
     throw err;
   }
   const repo = createImagesRepo(database);
-  const storage = createLocalStorage(config.LOCAL_STORAGE_PATH);
 
   // Invalidations first: the caches must not serve a hit before this instance hears every
   // committed invalidation (caught up from the outbox).
@@ -99,7 +121,7 @@ export async function buildDeps(config: Config, opts: BuildOptions = {}): Promis
   // One Redis connection for the cache and the rate limiter, unless neither wants it.
   let redis: RedisConnection | undefined;
   if (config.CACHE_ENABLED || config.RATE_LIMIT_ENABLED) {
-    redis = createRedisConnection(redisUrlFromConfig(config), logger, opts.redis);
+    redis = createRedisConnection(redisTopologyFromConfig(config), logger, opts.redis);
   }
   const cache =
     config.CACHE_ENABLED && redis

@@ -76,6 +76,16 @@ describe("configuration", () => {
     [{ CORS_ORIGINS: "app.example.com" }, /^invalid CORS_ORIGINS=/],
     [{ ACCESS_LOG: "sometimes" }, /^invalid ACCESS_LOG="sometimes": expected true or false$/],
     [{ HOST: "bad host" }, /^invalid HOST="bad host": expected a host name or an IP address/],
+    [{ STORAGE_BACKEND: "minio" }, /^invalid STORAGE_BACKEND="minio": expected local or s3$/],
+    [{ STORAGE_BACKEND: "s3", S3_ACCESS_KEY_ID: "k", S3_SECRET_ACCESS_KEY: "s" }, /^invalid S3_BUCKET: required with STORAGE_BACKEND=s3$/],
+    [{ STORAGE_BACKEND: "s3", S3_BUCKET: "b-1", S3_SECRET_ACCESS_KEY: "s" }, /^invalid S3_ACCESS_KEY_ID: required with STORAGE_BACKEND=s3$/],
+    [{ S3_ENDPOINT: "minio:9000" }, /^invalid S3_ENDPOINT="minio:9000": expected an http\(s\):\/\/ URL/],
+    [{ S3_BUCKET: "My_Bucket" }, /^invalid S3_BUCKET="My_Bucket": expected an S3 bucket name/],
+    [{ S3_PREFIX: "images" }, /^invalid S3_PREFIX="images": expected folder names ending in \//],
+    [{ S3_PRESIGNED_DOWNLOADS: "true" }, /^invalid S3_PRESIGNED_DOWNLOADS="true": only with STORAGE_BACKEND=s3$/],
+    [{ REDIS_SENTINELS: "a:1,b" }, /^invalid REDIS_SENTINELS="a:1,b": expected a comma-separated list of host:port$/],
+    [{ REDIS_CLUSTER_NODES: "a:1", REDIS_URL: "redis://x" }, /^invalid REDIS_CLUSTER_NODES="a:1": set only one of REDIS_URL, REDIS_CLUSTER_NODES$/],
+    [{ REDIS_CLUSTER_NODES: "a:1", REDIS_DB: "2" }, /^invalid REDIS_DB="2": must be 0 with REDIS_CLUSTER_NODES/],
   ])("a bad value stops start-up with one line naming the variable: %p", (env, message) => {
     expect(() => loadConfig(env as Record<string, string>)).toThrow(ConfigError);
     try {
@@ -84,6 +94,20 @@ describe("configuration", () => {
       expect((e as Error).message).toMatch(message);
       expect((e as Error).message).not.toContain("\n");
     }
+  });
+
+  test("S3 settings, the seed system's MINIO_* names, and Redis topologies", () => {
+    const s3 = loadConfig({ STORAGE_BACKEND: "s3", S3_ENDPOINT: "https://s3.example.com", S3_BUCKET: "imgs", S3_ACCESS_KEY_ID: "k", S3_SECRET_ACCESS_KEY: "s", S3_PREFIX: "chitram/" });
+    expect(s3).toMatchObject({ STORAGE_BACKEND: "s3", S3_REGION: "us-east-1", S3_FORCE_PATH_STYLE: true, S3_PREFIX: "chitram/", S3_PRESIGNED_DOWNLOADS: false, S3_PRESIGN_EXPIRES_SECONDS: 300 });
+    const minio = loadConfig({ STORAGE_BACKEND: "s3", MINIO_ENDPOINT: "minio:9000", MINIO_ACCESS_KEY: "ak", MINIO_SECRET_KEY: "sk", MINIO_BUCKET_NAME: "images" });
+    expect(minio).toMatchObject({ S3_ENDPOINT: "http://minio:9000", S3_ACCESS_KEY_ID: "ak", S3_SECRET_ACCESS_KEY: "sk", S3_BUCKET: "images" });
+    expect(loadConfig({ MINIO_ENDPOINT: "minio:9000", MINIO_SECURE: "true" }).S3_ENDPOINT).toBe("https://minio:9000");
+    expect(loadConfig({ MINIO_BUCKET: "a-b", S3_BUCKET: "wins" }).S3_BUCKET).toBe("wins");
+    expect(loadConfig({ REDIS_SENTINELS: "10.0.0.5:26379, s2:26380" })).toMatchObject({
+      REDIS_SENTINELS: [{ host: "10.0.0.5", port: 26379 }, { host: "s2", port: 26380 }],
+      REDIS_SENTINEL_MASTER: "mymaster",
+    });
+    expect(loadConfig({ REDIS_CLUSTER_NODES: "[::1]:7000" }).REDIS_CLUSTER_NODES).toEqual([{ host: "::1", port: 7000 }]);
   });
 
   test("the real program exits 2 with that one line", async () => {

@@ -1,7 +1,7 @@
-import { ErrorReply, type RedisClientType } from "redis";
+import { ErrorReply } from "redis";
 import type { InvalidationLog } from "../invalidation/log.ts";
 import type { Logger } from "../logger.ts";
-import { SKIPPED, type RedisConnection } from "./redis-connection.ts";
+import { SKIPPED, type RedisCommands, type RedisConnection } from "./redis-connection.ts";
 
 export type CacheStatus = "HIT" | "MISS" | "DISABLED";
 export type CacheState = "connected" | "disconnected" | "disabled";
@@ -68,7 +68,9 @@ const PURGE_ATTEMPT_MS = 250;
  * live) Redis is neither read nor written.
  *
  * Redis losing or rewinding data (FLUSHALL, restart, restore from an old snapshot, DEBUG RELOAD)
- * is noticed by an epoch marker: a counter bumped by every purge. If it is missing or lower than
+ * is noticed by an epoch marker: a counter bumped by every purge. (On a Cluster the marker lives
+ * on one shard; a failover of any other master fails its commands, which trips the breaker too,
+ * and recovery re-applies every recent invalidation, on every shard, before hits resume.) If it is missing or lower than
  * the highest value this instance has seen, the breaker opens and the recover hooks (registered
  * by the invalidations component) re-apply every recent invalidation before hits resume. Reads in
  * between stay correct because the log refuses stale versions whatever Redis returns.
@@ -85,7 +87,7 @@ export function createRedisCache(conn: RedisConnection, log: InvalidationLog, lo
   // Readers that start after an invalidation must not join a load that began before it.
   log.onInvalidate((key) => inflight.delete(key));
 
-  async function purgeOn(client: RedisClientType, keys: string[]) {
+  async function purgeOn(client: RedisCommands, keys: string[]) {
     for (let i = 0; i < keys.length; i += PURGE_BATCH) {
       const batch = keys.slice(i, i + PURGE_BATCH);
       // Commands issued together are pipelined by node-redis.

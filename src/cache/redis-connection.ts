@@ -1,11 +1,25 @@
-import { createClient, ErrorReply, type RedisClientType } from "redis";
+import { createClient, createCluster, createSentinel, ErrorReply, type RedisClientType } from "redis";
 import type { Config } from "../config.ts";
 import type { Logger } from "../logger.ts";
 
 export type RedisState = "connected" | "disconnected";
 
 /**
- * One node-redis client guarded by a breaker. Every command goes through `run`, which
+ * The commands chitram sends. A single node, the master a Sentinel group points to, and a Cluster
+ * (each command routed by its first key's hash slot) all answer them the same way.
+ */
+export type RedisCommands = Pick<RedisClientType, "get" | "getRange" | "del" | "eval" | "incr">;
+
+type HostPort = { host: string; port: number };
+
+/** Where Redis is: one node, a Sentinel-managed master, or a Cluster. */
+export type RedisTopology =
+  | { kind: "single"; url: string }
+  | { kind: "sentinel"; sentinels: HostPort[]; masterName: string; password?: string; sentinelPassword?: string; database: number }
+  | { kind: "cluster"; nodes: HostPort[]; password?: string };
+
+/**
+ * One Redis deployment guarded by a breaker. Every command goes through `run`, which
  *  - skips Redis at once while the breaker is open (returns `SKIPPED`), so no request waits on a
  *    Redis that is known to be down;
  *  - races each call against `commandTimeoutMs`: a frozen Redis (SIGSTOP) keeps the socket open
@@ -13,20 +27,26 @@ export type RedisState = "connected" | "disconnected";
  *  - opens the breaker on the first failure or timeout of the connection; an error reply from the
  *    server (OOM when Redis is full, WRONGTYPE on a foreign key) is the caller's to handle and
  *    leaves the breaker closed.
- * While open, a background probe PINGs every `probeIntervalMs` once the client has reconnected,
+ * While open, a background probe PINGs (every master, on a Cluster) every `probeIntervalMs`,
  * runs the `onRecover` hooks (re-applying invalidations) and closes the breaker.
+ *
+ * Sentinel and Cluster use node-redis' own clients (`createSentinel`, `createCluster`), which
+ * follow a failover by themselves; the breaker covers the moments in between: commands to a
+ * master that died fail or time out, the breaker opens (reads go to the database), and it closes
+ * once the promoted master answers and every recent invalidation has been re-applied to it (a
+ * replica may have been promoted without the last writes it was sent).
  */
 export type RedisConnection = {
   state(): RedisState;
-  run<T>(op: (client: RedisClientType) => Promise<T>): Promise<T | typeof SKIPPED>;
+  run<T>(op: (client: RedisCommands) => Promise<T>): Promise<T | typeof SKIPPED>;
   /**
    * Runs `op` even while the breaker is open, if the client is connected, within `timeoutMs`; a
    * failure leaves the breaker as it is. For the rare write that matters more than speed (a
    * delete's purge): an open breaker may only mean this process stalled, not that Redis is gone.
    */
-  attempt<T>(op: (client: RedisClientType) => Promise<T>, timeoutMs: number): Promise<T | typeof SKIPPED>;
+  attempt<T>(op: (client: RedisCommands) => Promise<T>, timeoutMs: number): Promise<T | typeof SKIPPED>;
   /** Runs before the breaker closes after an outage; if it fails the breaker stays open. */
-  onRecover(hook: (client: RedisClientType) => Promise<void>): void;
+  onRecover(hook: (client: RedisCommands) => Promise<void>): void;
   /** Opens the breaker (e.g. Redis was found to have lost data); the recover hooks run before it closes. */
   trip(reason: string): void;
   /** Resolves once connected, or after `timeoutMs` (whichever comes first). */
@@ -51,38 +71,135 @@ export function redisUrlFromConfig(c: Config): string {
   return `redis://${auth}${c.REDIS_HOST}:${c.REDIS_PORT}/${c.REDIS_DB}`;
 }
 
+export function redisTopologyFromConfig(c: Config): RedisTopology {
+  if (c.REDIS_SENTINELS) {
+    return {
+      kind: "sentinel",
+      sentinels: c.REDIS_SENTINELS,
+      masterName: c.REDIS_SENTINEL_MASTER,
+      password: c.REDIS_PASSWORD,
+      sentinelPassword: c.REDIS_SENTINEL_PASSWORD,
+      database: c.REDIS_DB,
+    };
+  }
+  if (c.REDIS_CLUSTER_NODES) return { kind: "cluster", nodes: c.REDIS_CLUSTER_NODES, password: c.REDIS_PASSWORD };
+  return { kind: "single", url: redisUrlFromConfig(c) };
+}
+
+/** Where the log says it is connecting, without secrets. */
+export function describeTopology(t: RedisTopology): string {
+  const list = (nodes: HostPort[]) => nodes.map((n) => `${n.host}:${n.port}`).join(",");
+  if (t.kind === "single") return redactUrl(t.url);
+  if (t.kind === "sentinel") return `sentinel ${t.masterName} via ${list(t.sentinels)}`;
+  return `cluster via ${list(t.nodes)}`;
+}
+
 class DeadlineError extends Error {
   override name = "DeadlineError";
 }
 
-export function createRedisConnection(url: string, logger: Logger, opts: RedisConnectionOptions = {}): RedisConnection {
+/** What the breaker needs of a node-redis client, whichever kind it is. */
+type Backend = {
+  commands: RedisCommands;
+  isReady(): boolean;
+  /** Answers only if every master does. */
+  ping(): Promise<unknown>;
+  connect(): Promise<unknown>;
+  on(event: string, fn: (...args: unknown[]) => void): void;
+  destroy(): void;
+};
+
+function createBackend(topology: RedisTopology, opts: RedisConnectionOptions): Backend {
+  const socket = {
+    connectTimeout: opts.connectTimeoutMs ?? 1_000,
+    keepAlive: true,
+    // Retry forever, quickly at first, never more than ~1 s apart; jitter spreads many instances.
+    reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 1_000) + Math.floor(Math.random() * 100),
+  };
+  // Reject at once while reconnecting instead of queueing (default would hold requests). No
+  // per-command timeout option: it allocates a timer signal per command (~5% of a cache hit);
+  // `run` bounds waiting, and while the breaker is open only the probe's PINGs are sent.
+  if (topology.kind === "single") {
+    const client = createClient({ url: topology.url, disableOfflineQueue: true, socket }) as RedisClientType;
+    return {
+      commands: client,
+      isReady: () => client.isReady,
+      ping: () => client.ping(),
+      connect: () => client.connect(),
+      on: (event, fn) => void client.on(event, fn),
+      destroy: () => client.destroy(),
+    };
+  }
+  if (topology.kind === "sentinel") {
+    const sentinel = createSentinel({
+      name: topology.masterName,
+      sentinelRootNodes: topology.sentinels,
+      nodeClientOptions: { password: topology.password, database: topology.database, disableOfflineQueue: true, socket },
+      sentinelClientOptions: { password: topology.sentinelPassword, socket },
+      // Errors of the master's client reach our breaker at once, not only through a failed command.
+      passthroughClientErrorEvents: true,
+      // Start-up gives up after this many topology reads (1 s apart); `connect` below retries.
+      maxCommandRediscovers: 3,
+    });
+    return {
+      commands: sentinel as unknown as RedisCommands,
+      isReady: () => sentinel.isReady,
+      ping: () => sentinel.ping(),
+      connect: () => sentinel.connect(),
+      on: (event, fn) => void sentinel.on(event, fn),
+      destroy: () => void sentinel.destroy().catch(() => {}),
+    };
+  }
+  const cluster = createCluster({
+    rootNodes: topology.nodes.map((n) => ({ socket: { host: n.host, port: n.port } })),
+    defaults: { password: topology.password, disableOfflineQueue: true, socket },
+    // 0: no per-command timer (the cluster client's default is 5 s each), as above.
+    commandOptions: { timeout: 0 },
+    // A master that stops answering makes the client re-read the topology this soon, so a
+    // promoted replica is found without waiting for a MOVED reply.
+    topologyRefreshOnReconnectionAttemptStrategy: 250,
+  });
+  return {
+    commands: cluster as unknown as RedisCommands,
+    isReady: () => cluster.isReady,
+    async ping() {
+      if (cluster.masters.length === 0) throw new Error("no cluster masters known");
+      await Promise.all(cluster.masters.map(async (m) => (await cluster.nodeClient(m)).ping()));
+    },
+    connect: () => cluster.connect(),
+    on(event, fn) {
+      cluster.on(event, fn);
+      // A node's connection errors and readiness, per node.
+      if (event === "error") cluster.on("node-error", fn);
+      if (event === "ready") cluster.on("node-ready", fn);
+    },
+    destroy: () => cluster.destroy(),
+  };
+}
+
+export function createRedisConnection(topology: RedisTopology | string, logger: Logger, opts: RedisConnectionOptions = {}): RedisConnection {
+  const where: RedisTopology = typeof topology === "string" ? { kind: "single", url: topology } : topology;
   const commandTimeoutMs = opts.commandTimeoutMs ?? 100;
   const probeIntervalMs = opts.probeIntervalMs ?? 500;
-  const client = createClient({
-    url,
-    // Reject at once while reconnecting instead of queueing (default would hold requests).
-    disableOfflineQueue: true,
-    // No per-command timeout option: it allocates a timer signal per command (~5% of a cache hit);
-    // `run` bounds waiting, and while the breaker is open only the probe's PINGs are sent.
-    socket: {
-      connectTimeout: opts.connectTimeoutMs ?? 1_000,
-      keepAlive: true,
-      // Retry forever, quickly at first, never more than ~1 s apart; jitter spreads many instances.
-      reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 1_000) + Math.floor(Math.random() * 100),
-    },
-  }) as RedisClientType;
+  let backend = createBackend(where, opts);
 
   let open = true; // breaker starts open until the first successful PING
   let lastReason = "not connected yet";
   let announcedDown = false;
   let closed = false;
   let probing = false;
-  const recoverHooks: Array<(client: RedisClientType) => Promise<void>> = [];
+  const recoverHooks: Array<(client: RedisCommands) => Promise<void>> = [];
   const readyWaiters = new Set<() => void>();
 
-  // node-redis emits an error on every failed reconnect; log state changes only.
-  client.on("error", (err: Error) => trip(err.message || err.name));
-  client.on("ready", () => void probe());
+  function attach(b: Backend) {
+    // node-redis emits an error on every failed reconnect; log state changes only. Sentinel's
+    // internals sometimes emit plain strings.
+    b.on("error", (err) => {
+      if (b === backend) trip(err instanceof Error ? err.message || err.name : String(err));
+    });
+    b.on("ready", () => void probe());
+  }
+  attach(backend);
 
   function trip(reason: string) {
     lastReason = reason;
@@ -127,13 +244,15 @@ export function createRedisConnection(url: string, logger: Logger, opts: RedisCo
   }
 
   async function probe() {
-    if (probing || closed || !open || !client.isReady) return;
+    const b = backend;
+    if (probing || closed || !open || !b.isReady()) return;
     probing = true;
     try {
-      await withDeadline(client.ping());
-      for (const hook of recoverHooks) await withDeadline(hook(client), RECOVER_TIMEOUT_MS);
+      await withDeadline(b.ping());
+      for (const hook of recoverHooks) await withDeadline(hook(b.commands), RECOVER_TIMEOUT_MS);
+      if (b !== backend || closed) return;
       open = false;
-      logger.info("Redis cache connected", announcedDown ? { after: lastReason } : {});
+      logger.info("Redis cache connected", { redis: describeTopology(where), ...(announcedDown ? { after: lastReason } : {}) });
       for (const w of readyWaiters) w();
     } catch (err) {
       lastReason = (err as Error).message;
@@ -144,24 +263,39 @@ export function createRedisConnection(url: string, logger: Logger, opts: RedisCo
 
   const probeTimer = setInterval(() => void probe(), probeIntervalMs);
   probeTimer.unref?.();
-  client.connect().catch((err: Error) => {
-    if (!closed) trip(err.message);
-  });
+  // A single node's client reconnects by itself forever. Sentinel and Cluster clients give up
+  // when no node answers at start-up: then a fresh client tries again, with backoff.
+  void (async () => {
+    for (let attempt = 0; !closed; attempt++) {
+      try {
+        await backend.connect();
+        return;
+      } catch (err) {
+        if (closed) return;
+        trip(err instanceof Error ? err.message : String(err));
+        backend.destroy();
+        await Bun.sleep(Math.min(200 * 2 ** attempt, 2_000));
+        if (closed) return;
+        backend = createBackend(where, opts);
+        attach(backend);
+      }
+    }
+  })();
 
   return {
     state: () => (open ? "disconnected" : "connected"),
     async run(op) {
       if (open || closed) return SKIPPED;
       try {
-        return await withDeadline(op(client));
+        return await withDeadline(op(backend.commands));
       } catch (err) {
         if (!(err instanceof ErrorReply)) trip((err as Error).message || String(err));
         throw err;
       }
     },
     async attempt(op, timeoutMs) {
-      if (closed || !client.isReady) return SKIPPED;
-      return withDeadline(op(client), timeoutMs);
+      if (closed || !backend.isReady()) return SKIPPED;
+      return withDeadline(op(backend.commands), timeoutMs);
     },
     onRecover(hook) {
       recoverHooks.push(hook);
@@ -178,7 +312,7 @@ export function createRedisConnection(url: string, logger: Logger, opts: RedisCo
           readyWaiters.delete(done);
           if (open && !announcedDown) {
             announcedDown = true;
-            logger.warn("Redis cache unavailable; serving from the database and connecting in the background", { reason: lastReason, url: redactUrl(url) });
+            logger.warn("Redis cache unavailable; serving from the database and connecting in the background", { reason: lastReason, redis: describeTopology(where) });
           }
           resolve(!open);
         };
@@ -193,7 +327,7 @@ export function createRedisConnection(url: string, logger: Logger, opts: RedisCo
       clearInterval(sweeper);
       open = true;
       try {
-        client.destroy();
+        backend.destroy();
       } catch {
         // already closed
       }

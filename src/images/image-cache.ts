@@ -110,8 +110,8 @@ function codecFor(prefix: string): Codec<CachedImage> {
   };
 }
 
-/** What the file route needs: the immutable facts about an image's bytes, plus its display name. */
-export type FileInfo = { storageKey: string; contentType: string; etag: string; disposition: string };
+/** What the file route needs: the immutable facts about an image's bytes (its size from the row), plus its display name. */
+export type FileInfo = { storageKey: string; contentType: string; size: number; etag: string; disposition: string };
 
 /** Image rows through the cache: the only place that knows how routes, repository and cache meet. */
 export type ImageLookup = {
@@ -162,6 +162,7 @@ export function createImageLookup(repo: ImagesRepo, cache: Cache, log: Invalidat
       const info = {
         storageKey: row.storageKey,
         contentType: row.contentType,
+        size: row.fileSize,
         etag: `"${row.sha256}"`,
         disposition: contentDisposition(row.filename),
       };

@@ -124,15 +124,27 @@ export const imageRoutes = createRouter()
 
   .openapi(fileRoute, async (c) => {
     const id = imageId(c.req.valid("param").id);
-    const { images, storage } = c.var.deps;
+    const { images, storage, config } = c.var.deps;
+    // Deletes made on any instance reach `fileInfo` through the invalidations; the bytes are not
+    // looked up before they are read (with S3 that would be a round trip per download).
     const info = await images.fileInfo(id);
     if (!info) throw imageNotFound(id);
-    const object = await storage.get(info.storageKey);
-    if (!object) {
-      images.drop(id); // deleted since its facts were read
+    if (config.S3_PRESIGNED_DOWNLOADS && storage.presignedUrl) {
+      const url = storage.presignedUrl(info.storageKey, { expiresInSeconds: config.S3_PRESIGN_EXPIRES_SECONDS, contentType: info.contentType, disposition: info.disposition });
+      c.header("Cache-Control", "private, no-store"); // the URL expires; the id's route does not
+      return c.redirect(url, 302);
+    }
+    const res = await fileResponse(c.req.raw, info, (range) =>
+      storage.read(info.storageKey, range).catch((err) => {
+        c.var.deps.logger.warn("storage read failed", { key: info.storageKey, error: String(err) });
+        throw new ApiError("SERVICE_UNAVAILABLE", "Image storage is unavailable; try again shortly", { reason: "storage_unavailable" }, { "Retry-After": "5" });
+      }),
+    );
+    if (!res) {
+      images.drop(id); // deleted a moment ago; its invalidation is on its way
       throw imageNotFound(id);
     }
-    return fileResponse(c.req.raw, object.blob, { ...info, size: object.size });
+    return res;
   })
 
   .openapi(deleteRoute, async (c) => {

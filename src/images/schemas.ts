@@ -158,6 +158,10 @@ export const fileRoute = createRoute({
       headers: requestIdHeader.extend({ "Content-Range": z.string().openapi({ example: "bytes 0-99/48213" }) }),
       content: Object.fromEntries(ALLOWED_TYPES.map((t) => [t, { schema: binary }])),
     },
+    302: {
+      description: "With S3_PRESIGNED_DOWNLOADS: a short-lived presigned URL of the object store, which serves the bytes",
+      headers: requestIdHeader.extend({ Location: z.string(), "Cache-Control": z.literal("private, no-store") }),
+    },
     304: { description: "Not modified (If-None-Match matched)", headers: requestIdHeader },
     ...errorResponses("IMAGE_NOT_FOUND", "RANGE_NOT_SATISFIABLE", "SERVICE_UNAVAILABLE"),
   },

@@ -5,6 +5,14 @@ export type Storage = {
   put(key: string, bytes: Uint8Array): Promise<void>;
   /** A lazily-read body for streaming responses, or undefined when the object is missing. */
   get(key: string): Promise<StoredObject | undefined>;
+  /**
+   * Bytes `start`..`end` (inclusive) of an object whose size the caller already knows (from its
+   * row): no existence or size request first. Resolves once the store has answered, so a missing
+   * object is undefined rather than a broken response; the body is streamed, never buffered.
+   */
+  read(key: string, range: ByteRange): Promise<Blob | ReadableStream<Uint8Array> | undefined>;
+  /** A short-lived URL the object store serves the bytes from (only backends that have one). */
+  presignedUrl?(key: string, opts: { expiresInSeconds: number; contentType: string; disposition: string }): string;
   /** Removes the object; missing objects are not an error. */
   delete(key: string): Promise<void>;
   exists(key: string): Promise<boolean>;
@@ -19,6 +27,7 @@ export type Storage = {
 };
 
 export type StoredObject = { size: number; blob: Blob };
+export type ByteRange = { start: number; end: number };
 export type StoredEntry = { name: string; temporary: boolean; modifiedAtMs: number };
 
 const KEY = /^[0-9a-f-]{36}(\.(jpg|png|gif|webp)|\.thumb\.jpg)$/;

@@ -6,7 +6,7 @@ import type { Invalidation } from "../invalidation/log.ts";
 import { outboxCte, outboxIdsOf } from "../invalidation/outbox.ts";
 
 /** A job this instance holds (its lease runs until `lockedUntil`), with what it needs of the image. */
-export type ClaimedJob = { imageId: string; attempts: number; storageKey: string; contentType: string };
+export type ClaimedJob = { imageId: string; attempts: number; storageKey: string; contentType: string; fileSize: number };
 
 /** Every state change that shows in metadata changes the image row: its new version, for the caches. */
 export type RowChange = { invalidations: Invalidation[]; outboxIds: number[] };
@@ -102,7 +102,7 @@ export function createThumbnailJobs(database: DatabaseHandle, imageKeyPrefix: st
         );
         return db
           .with(due, claimed)
-          .select({ imageId: claimed.imageId, attempts: claimed.attempts, storageKey: images.storageKey, contentType: images.contentType })
+          .select({ imageId: claimed.imageId, attempts: claimed.attempts, storageKey: images.storageKey, contentType: images.contentType, fileSize: images.fileSize })
           .from(claimed)
           .innerJoin(images, eq(images.id, claimed.imageId));
       }),

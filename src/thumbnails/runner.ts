@@ -70,12 +70,13 @@ export function createThumbnailRunner(d: RunnerDeps, opts: RunnerOptions): Thumb
     try {
       const format = FORMATS[job.contentType];
       if (!format) throw new ThumbnailFailure(`no thumbnail for content type ${job.contentType}`, true);
-      const object = await storage.get(job.storageKey);
-      if (!object) {
+      // The size is the row's: one read, no stat (a HEAD on S3) first.
+      const body = await storage.read(job.storageKey, { start: 0, end: job.fileSize - 1 });
+      if (!body) {
         if (!(await jobs.imageExists(job.imageId))) return; // deleted meanwhile: its job went with it
         throw new ThumbnailFailure("the original is missing from storage", false);
       }
-      const made = await pool.run(format, new Uint8Array(await object.blob.arrayBuffer()), opts.timeoutMs);
+      const made = await pool.run(format, new Uint8Array(await new Response(body).arrayBuffer()), opts.timeoutMs);
       await storage.put(key, made.jpeg);
       const sha256 = createHash("sha256").update(made.jpeg).digest("hex");
       const outcome = await jobs.complete(job.imageId, opts.holder, { key, sha256 }, committed);

@@ -17,10 +17,13 @@ export async function serveThumbnail(deps: Pick<Deps, "images" | "storage">, req
     const { thumbnail_status, thumbnail_error } = thumbnailFields(row, "");
     throw new ApiError("THUMBNAIL_NOT_READY", THUMBNAIL_NOT_READY_MESSAGE, { status: thumbnail_status, reason: thumbnail_error });
   }
-  return fileResponse(req, object.blob, {
-    contentType: "image/jpeg",
-    size: object.size,
-    etag: `"${row.thumbnailSha256}"`,
-    disposition: contentDisposition(thumbnailFilename(row.id)),
-  });
+  // The thumbnail's size is not in the row, so it comes from the store (a stat, or a HEAD on S3):
+  // thumbnails are read far less than originals.
+  const res = await fileResponse(
+    req,
+    { contentType: "image/jpeg", size: object.size, etag: `"${row.thumbnailSha256}"`, disposition: contentDisposition(thumbnailFilename(row.id)) },
+    async (range) => object.blob.slice(range.start, range.end + 1),
+  );
+  if (!res) throw new ApiError("THUMBNAIL_NOT_READY", THUMBNAIL_NOT_READY_MESSAGE, { status: "pending", reason: null });
+  return res;
 }

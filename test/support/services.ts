@@ -67,6 +67,8 @@ export const HAVE_POSTGRES = gate(`PostgreSQL at ${TEST_DATABASE_URL.replace(/\/
 /** True when tests may start their own redis-server; throws in CI when they cannot. */
 export const HAVE_REDIS = gate("redis-server", redisProblem);
 export const REDIS_SERVER_BINARY = redisServerBinary ?? "redis-server";
+/** True when tests may also run Redis Sentinel and Cluster (redis-server + redis-cli); throws in CI when they cannot. */
+export const HAVE_REDIS_CLUSTER_TOOLS = gate("redis-cli (Sentinel and Cluster tests)", redisProblem ?? (Bun.which("redis-cli") ? undefined : "redis-cli is not installed"));
 /** True when tests may run a PostgreSQL server of their own (initdb + postgres); throws in CI when they cannot. */
 export const HAVE_PG_BINARIES = gate("PostgreSQL server binaries", pgBinariesProblem);
 export const PG_BIN_DIR = pgBinDir ?? "/usr/lib/postgresql/missing/bin";
