@@ -3,18 +3,15 @@ import { createPostgresDatabase } from "../src/db/client.ts";
 import { createHarness, type Harness } from "./support/harness.ts";
 import { makePng } from "./support/images.ts";
 import { HAVE_POSTGRES, TEST_DATABASE_URL } from "./support/services.ts";
-import { startTcpProxy, type TcpProxy } from "./support/tcp-proxy.ts";
+import { proxiedDatabase, type TcpProxy } from "./support/tcp-proxy.ts";
 
 describe.if(HAVE_POSTGRES)("PostgreSQL unreachable", () => {
   let proxy: TcpProxy;
   let h: Harness;
   beforeAll(async () => {
-    const target = new URL(TEST_DATABASE_URL);
-    proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
-    const viaProxy = new URL(TEST_DATABASE_URL);
-    viaProxy.hostname = "127.0.0.1";
-    viaProxy.port = String(proxy.port);
-    h = await createHarness({ db: createPostgresDatabase(viaProxy.href, { connectTimeoutSeconds: 2 }) });
+    const proxied = await proxiedDatabase(TEST_DATABASE_URL);
+    proxy = proxied.proxy;
+    h = await createHarness({ db: createPostgresDatabase(proxied.url, { connectTimeoutSeconds: 2 }) });
   });
   afterAll(async () => {
     await h.close();

@@ -221,7 +221,8 @@ function pngExif(b: Uint8Array): Uint8Array | undefined {
   return undefined;
 }
 
-function pngChunk(type: string, data: Uint8Array): Uint8Array {
+/** One PNG chunk: length, type, data, CRC (also used by the tests' PNG builder). */
+export function pngChunk(type: string, data: Uint8Array): Uint8Array {
   const out = new Uint8Array(12 + data.length);
   const v = new DataView(out.buffer);
   v.setUint32(0, data.length);

@@ -11,7 +11,7 @@ import { pgAnswerTo, pgClientQuery } from "../support/pg-wire.ts";
 import { startTestPostgres, type TestPostgres } from "../support/postgres-server.ts";
 import { startChitram, type ChitramProcess } from "../support/process.ts";
 import { HAVE_PG_BINARIES, HAVE_POSTGRES, TEST_DATABASE_URL } from "../support/services.ts";
-import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.ts";
+import { proxiedDatabase, type TcpProxy } from "../support/tcp-proxy.ts";
 
 type Uploaded = { id: string; delete_token: string };
 
@@ -26,12 +26,9 @@ describe.if(HAVE_POSTGRES)("a commit whose answer is lost, or that never arrives
   let db: DatabaseHandle;
   let h: Harness;
   beforeAll(async () => {
-    const target = new URL(TEST_DATABASE_URL);
-    proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
-    const viaProxy = new URL(TEST_DATABASE_URL);
-    viaProxy.hostname = "127.0.0.1";
-    viaProxy.port = String(proxy.port);
-    db = createPostgresDatabase(viaProxy.href, { connectTimeoutSeconds: 2, queryTimeoutMs: 2_000 });
+    const proxied = await proxiedDatabase(TEST_DATABASE_URL);
+    proxy = proxied.proxy;
+    db = createPostgresDatabase(proxied.url, { connectTimeoutSeconds: 2, queryTimeoutMs: 2_000 });
     h = await createHarness({ db });
   });
   afterAll(async () => {

@@ -1,6 +1,7 @@
 // Real image bytes for tests: committed fixtures (scripts/make-fixtures.sh) and a PNG builder
 // for sizes and headers no encoder would produce on request.
 import { deflateSync } from "node:zlib";
+import { pngChunk } from "../../src/images/metadata.ts";
 import { join } from "node:path";
 
 const FIXTURES = join(import.meta.dir, "..", "fixtures");
@@ -20,15 +21,6 @@ export const FIXTURES_BY_TYPE = [
   { name: "tiny-lossless.webp", type: "image/webp", width: 7, height: 5 },
 ] as const;
 
-function chunk(type: string, data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(12 + data.length);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, data.length);
-  out.set(new TextEncoder().encode(type), 4);
-  out.set(data, 8);
-  view.setUint32(8 + data.length, Bun.hash.crc32(out.subarray(4, 8 + data.length)) >>> 0);
-  return out;
-}
 
 const concat = (parts: Uint8Array[]): Uint8Array<ArrayBuffer> => {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
@@ -55,12 +47,12 @@ export function makePng(opts: { width?: number; height?: number; declare?: [numb
   ihdr.set([8, 2, 0, 0, 0], 8);
   const rows = new Uint8Array(height * (1 + 3 * width)); // filter byte 0 + black pixels
   const idat = opts.corruptPixels ? new Uint8Array([0x78, 0x9c, 0xff, 0xfe, 0xfd, 0xfc, 0x00, 0x13, 0x37, 0x42]) : deflateSync(rows);
-  const head = concat([new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr), chunk("IDAT", idat)]);
-  const tail = chunk("IEND", new Uint8Array(0));
+  const head = concat([new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), pngChunk("IHDR", ihdr), pngChunk("IDAT", idat)]);
+  const tail = pngChunk("IEND", new Uint8Array(0));
   if (opts.padTo === undefined) return concat([head, tail]);
   const padding = opts.padTo - head.length - tail.length - 12;
   if (padding < 0) throw new Error("padTo too small");
-  return concat([head, chunk("prVt", new Uint8Array(padding)), tail]);
+  return concat([head, pngChunk("prVt", new Uint8Array(padding)), tail]);
 }
 
 export { concat };

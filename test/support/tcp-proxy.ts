@@ -218,3 +218,13 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     connections: () => conns.size,
   };
 }
+
+/** A proxy in front of the database at `url`, and the same URL pointed through it. */
+export async function proxiedDatabase(url: string): Promise<{ proxy: TcpProxy; url: string }> {
+  const target = new URL(url);
+  const proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
+  const via = new URL(url);
+  via.hostname = "127.0.0.1";
+  via.port = String(proxy.port);
+  return { proxy, url: via.href };
+}
