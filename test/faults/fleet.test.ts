@@ -29,15 +29,17 @@ describe.if(HAVE_POSTGRES && HAVE_REDIS)("a fleet of two processes under Redis c
     rmSync(storage, { recursive: true, force: true });
   }, 30_000);
 
-  async function upload(on: ChitramProcess): Promise<Image | undefined> {
+  async function upload(on: ChitramProcess, errors: string[]): Promise<Image | undefined> {
     const form = new FormData();
     form.append("file", new Blob([makePng({ width: 3, height: 3 })]), "f.png");
     const res = await fetch(`${on.url}/api/v1/images/upload`, { method: "POST", body: form });
-    return res.status === 201 ? ((await res.json()) as Image) : undefined;
+    if (res.status === 201) return (await res.json()) as Image;
+    errors.push(`upload ${res.status} ${await res.text()}`);
+    return undefined;
   }
 
   test("0 stale reads after a 204, on either process, while Redis freezes, dies and comes back from old snapshots", async () => {
-    const stats = { deletes: 0, reads: 0, staleReads: 0, hits: 0, errors: 0, chaos: [] as string[], stale: [] as string[] };
+    const stats = { deletes: 0, reads: 0, staleReads: 0, hits: 0, errors: 0, chaos: [] as string[], stale: [] as string[], errorDetails: [] as string[] };
     const t0 = performance.now();
     const deadline = performance.now() + 12_000;
 
@@ -66,7 +68,7 @@ describe.if(HAVE_POSTGRES && HAVE_REDIS)("a fleet of two processes under Redis c
     const worker = async (n: number) => {
       const [writer, other] = n % 2 ? [a, b] : [b, a];
       while (performance.now() < deadline) {
-        const img = await upload(writer).catch(() => undefined);
+        const img = await upload(writer, stats.errorDetails).catch((e) => void stats.errorDetails.push(`upload ${e}`));
         if (!img) {
           stats.errors++;
           continue;
@@ -78,6 +80,7 @@ describe.if(HAVE_POSTGRES && HAVE_REDIS)("a fleet of two processes under Redis c
         const del = await fetch(`${writer.url}/api/v1/images/${img.id}?delete_token=${img.delete_token}`, { method: "DELETE" });
         if (del.status !== 204) {
           stats.errors++;
+          stats.errorDetails.push(`delete ${del.status} ${await del.text()}`);
           continue;
         }
         stats.deletes++;
@@ -92,7 +95,10 @@ describe.if(HAVE_POSTGRES && HAVE_REDIS)("a fleet of two processes under Redis c
               stats.staleReads++;
               stats.stale.push(`${p === writer ? "writer" : "other"} ${r.headers.get("x-cache")} +${Math.round(performance.now() - deletedAt)}ms @${Math.round(performance.now() - t0)} ${img.id}`);
             }
-            else if (r.status !== 404) stats.errors++;
+            else if (r.status !== 404) {
+              stats.errors++;
+              stats.errorDetails.push(`read ${r.status} ${await r.text()}`);
+            }
           }
           await Bun.sleep(20);
         }
