@@ -1,7 +1,12 @@
 import type { DatabaseHandle, NotificationListener } from "../db/client.ts";
 import type { Logger } from "../logger.ts";
-import { decodeInvalidation, encodeInvalidation, type Invalidation, type InvalidationLog } from "./log.ts";
+import { decodeInvalidation, type InvalidationLog } from "./log.ts";
 import { INVALIDATION_CHANNEL, type OutboxRepo } from "./outbox.ts";
+
+/** Heartbeats of every instance (payload: its id); each hears its own and its peers'. */
+const PRESENCE_CHANNEL = "chitram_presence";
+/** Barrier requests (`?<request> <from>`) and acknowledgements (`!<request> <from>`). */
+const BARRIER_CHANNEL = "chitram_barrier";
 
 export type ChannelState = "live" | "down";
 
@@ -15,19 +20,24 @@ export type ChannelState = "live" | "down";
  *  - a heartbeat NOTIFY on the listening connection itself must come back within
  *    `heartbeatTimeoutMs`, so a connection that hangs without closing (database frozen,
  *    network black hole) is noticed, not trusted. That timeout bounds how long a silently lost
- *    channel can go unnoticed.
+ *    channel can go unnoticed. Heartbeats go to a channel every instance hears, so each also
+ *    knows which peers are live (their heartbeats arrive).
  * While not live, the caches serve from the database (X-Cache: DISABLED).
+ *
+ * `barrier` is for a change Redis could not confirm: other instances may still read the old copy
+ * from Redis, so the change's answer waits until every live peer has acknowledged a request sent
+ * after it committed. PostgreSQL delivers notifications to each listener in commit order, so a
+ * peer that acknowledges has already recorded the invalidation: none of its later reads is stale.
  */
 export type InvalidationChannel = {
   /** Subscribes and catches up; resolves once live, or after `timeoutMs` (it keeps trying). */
   start(timeoutMs: number): Promise<boolean>;
   state(): ChannelState;
   /**
-   * Resolves true once this instance has heard `inv` through the channel (at once if it already
-   * has), false after `timeoutMs`. Hearing its own NOTIFY back means PostgreSQL has dispatched it
-   * to every listening instance.
+   * Resolves true once every live peer has heard everything committed before the call (see
+   * above), false after `timeoutMs`.
    */
-  heard(inv: Invalidation, timeoutMs: number): Promise<boolean>;
+  barrier(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
 };
 
@@ -52,35 +62,33 @@ export function createInvalidationChannel(
   const heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? 2_000;
   // An in-process database cannot lose notifications; only a network connection needs heartbeats.
   const needsHeartbeat = database.kind === "postgres";
-  const heartbeatChannel = `chitram_hb_${crypto.randomUUID().replaceAll("-", "")}`;
+  const me = opts.instanceId;
   let closed = false;
   let connecting: Promise<void> | undefined;
   let lastEcho = 0;
   let everLive = false;
   let lostAnnounced = false;
   const liveWaiters = new Set<() => void>();
-  // Payloads heard recently (for `heard`), oldest first, and who waits for which.
-  const recent = new Map<string, number>();
-  const echoWaiters = new Map<string, Set<() => void>>();
-  const RECENT_MAX = 10_000;
+  const peers = new Map<string, number>(); // instance id → when its last heartbeat arrived
+  const barriers = new Map<string, { waiting: Set<string>; done: () => void }>();
 
   const listener: NotificationListener = database.openListener({
     name: `chitram:listen:${opts.instanceId}`,
     onNotify(channel, payload) {
-      if (channel === heartbeatChannel) {
-        lastEcho = performance.now();
-        return;
-      }
-      const inv = decodeInvalidation(payload);
-      if (!inv) return;
-      log.record(inv);
-      recent.delete(payload);
-      recent.set(payload, performance.now());
-      if (recent.size > RECENT_MAX) recent.delete(recent.keys().next().value!);
-      const waiters = echoWaiters.get(payload);
-      if (waiters) {
-        echoWaiters.delete(payload);
-        for (const w of waiters) w();
+      if (channel === INVALIDATION_CHANNEL) {
+        const inv = decodeInvalidation(payload);
+        if (inv) log.record(inv);
+      } else if (channel === PRESENCE_CHANNEL) {
+        if (payload === me) lastEcho = performance.now();
+        else peers.set(payload, performance.now());
+      } else if (channel === BARRIER_CHANNEL) {
+        const [request, from] = payload.slice(1).split(" ");
+        if (!request || !from || from === me) return;
+        if (payload[0] === "?" && log.live()) listener.notify(BARRIER_CHANNEL, `!${request} ${me}`).catch(() => {});
+        else if (payload[0] === "!") {
+          const b = barriers.get(request);
+          if (b && b.waiting.delete(from) && b.waiting.size === 0) b.done();
+        }
       }
     },
     onClose: () => lose("the listening connection closed"),
@@ -101,7 +109,7 @@ export function createInvalidationChannel(
       for (let attempt = 0; !closed; attempt++) {
         try {
           await listener.reset();
-          await listener.listen([INVALIDATION_CHANNEL, heartbeatChannel]);
+          await listener.listen([INVALIDATION_CHANNEL, PRESENCE_CHANNEL, BARRIER_CHANNEL]);
           // Subscribed first, then caught up: nothing committed after this point can be missed.
           for (const inv of await outbox.recent(opts.retentionMs)) log.record(inv);
           lastEcho = performance.now();
@@ -134,7 +142,9 @@ export function createInvalidationChannel(
       lose(`no heartbeat for ${heartbeatTimeoutMs} ms`);
       return;
     }
-    listener.notify(heartbeatChannel, "1").catch(() => {});
+    listener.notify(PRESENCE_CHANNEL, me).catch(() => {});
+    // Forget peers whose heartbeats stopped (gone, or their channel is down: they serve without caches).
+    for (const [id, at] of peers) if (performance.now() - at > heartbeatTimeoutMs) peers.delete(id);
   }, heartbeatMs);
   heartbeat.unref?.();
 
@@ -153,22 +163,19 @@ export function createInvalidationChannel(
       });
     },
     state: () => (log.live() ? "live" : "down"),
-    heard(inv, timeoutMs) {
-      const payload = encodeInvalidation(inv);
-      if (recent.has(payload)) return Promise.resolve(true);
+    barrier(timeoutMs) {
+      const waiting = new Set([...peers.keys()]);
+      if (waiting.size === 0) return Promise.resolve(true);
+      const request = crypto.randomUUID();
       return new Promise((resolve) => {
-        const waiters = echoWaiters.get(payload) ?? new Set<() => void>();
-        echoWaiters.set(payload, waiters);
-        const done = () => {
+        const finish = (ok: boolean) => {
           clearTimeout(t);
-          resolve(true);
+          barriers.delete(request);
+          resolve(ok);
         };
-        const t = setTimeout(() => {
-          waiters.delete(done);
-          if (waiters.size === 0) echoWaiters.delete(payload);
-          resolve(false);
-        }, timeoutMs);
-        waiters.add(done);
+        const t = setTimeout(() => finish(false), timeoutMs);
+        barriers.set(request, { waiting, done: () => finish(true) });
+        listener.notify(BARRIER_CHANNEL, `?${request} ${me}`).catch(() => finish(false));
       });
     },
     async close() {

@@ -14,8 +14,8 @@ export { outboxCte, outboxIdsOf, recordInvalidationsWith } from "./outbox.ts";
  *     NOTIFY is delivered on commit;
  *  2. after commit, `committed` tells this instance's log at once (a delete on this instance is
  *     never served stale here) and purges Redis; if Redis is away the outbox row stays unapplied,
- *     and it returns only once its own NOTIFY came back through the channel — by then PostgreSQL
- *     has dispatched it to every instance, whose logs refuse the stale copy Redis still holds;
+ *     and it returns only once every live instance has acknowledged hearing it (a barrier through
+ *     the channel), so none serves the stale copy Redis still holds;
  *  3. the relay, on every instance, applies unapplied outbox rows to Redis until each is applied,
  *     whoever made it and whatever crashed in between, and prunes rows past the retention;
  *  4. every instance's channel feeds its log, which refuses stale copies in every cache tier.
@@ -45,7 +45,7 @@ export type InvalidationsOptions = {
 };
 
 const RELAY_BATCH = 500;
-const ECHO_WAIT_MS = 1_000;
+const BARRIER_WAIT_MS = 1_000;
 
 export function createInvalidations(database: DatabaseHandle, logger: Logger, opts: InvalidationsOptions): Invalidations {
   const log = createInvalidationLog({ ttlMs: opts.ttlSeconds * 1000, clockSkewMs: opts.clockSkewMs });
@@ -100,8 +100,8 @@ export function createInvalidations(database: DatabaseHandle, logger: Logger, op
         return;
       }
       // Redis did not confirm: other instances may still read the old copy from it, so the
-      // answer waits (bounded) until the invalidation has gone out to them through PostgreSQL.
-      await Promise.all(invs.map((inv) => channel.heard(inv, ECHO_WAIT_MS)));
+      // answer waits (bounded) until every live instance has acknowledged hearing it.
+      await channel.barrier(BARRIER_WAIT_MS);
     },
     relay,
     channelState: () => channel.state(),
