@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { createAccounts, type Accounts } from "./accounts/accounts.ts";
 import { createDisabledCache, createRedisCache, type Cache } from "./cache/cache.ts";
 import { createRedisConnection, redisUrlFromConfig, type RedisConnection, type RedisConnectionOptions } from "./cache/redis-connection.ts";
 import type { Config } from "./config.ts";
@@ -15,6 +16,7 @@ import { createLogger, type Logger } from "./logger.ts";
 import { createLocalStorage } from "./storage/local.ts";
 import { createReconciler, type Reconciler } from "./storage/reconciler.ts";
 import type { Storage } from "./storage/types.ts";
+import { createTagsRepo, type TagsRepo } from "./tags/repo.ts";
 import { createThumbnailJobs, type ThumbnailJobs } from "./thumbnails/jobs.ts";
 import { createThumbnailPool, type ThumbnailPool } from "./thumbnails/pool.ts";
 import { createThumbnailRunner, type ThumbnailRunner } from "./thumbnails/runner.ts";
@@ -33,6 +35,9 @@ export type Deps = {
   invalidations: Invalidations;
   images: ImageLookup;
   imageService: ImageService;
+  /** Users, tokens, API keys, sign-in limits. */
+  accounts: Accounts;
+  tags: TagsRepo;
   storage: Storage;
   reconciler: Reconciler;
   thumbnailJobs: ThumbnailJobs;
@@ -125,6 +130,7 @@ export async function buildDeps(config: Config, opts: BuildOptions = {}): Promis
   );
 
   const images = createImageLookup(repo, cache, invalidations.log, config.CACHE_KEY_PREFIX);
+  const accounts = await createAccounts({ config, database, cache, invalidations, redis, logger });
   const reconciler = createReconciler(storage, repo, createLeases(database), logger, {
     graceMs: config.RECONCILE_GRACE_SECONDS * 1000,
     intervalMs: config.RECONCILE_INTERVAL_SECONDS * 1000,
@@ -162,6 +168,8 @@ export async function buildDeps(config: Config, opts: BuildOptions = {}): Promis
       insertBudgetMs: 2 * database.queryTimeoutMs,
       onJobQueued: thumbnails.wake,
     }),
+    accounts,
+    tags: createTagsRepo(database),
     storage,
     reconciler,
     thumbnailJobs,
@@ -178,6 +186,7 @@ export async function buildDeps(config: Config, opts: BuildOptions = {}): Promis
       await thumbnails.close();
       await reconciler.close();
       rateLimiter.close();
+      accounts.close();
       await invalidations.close();
       await cache.close();
       await redis?.close();

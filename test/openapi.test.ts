@@ -49,7 +49,9 @@ describe("OpenAPI document", () => {
     expect(form.properties.file).toMatchObject({ type: "string", format: "binary" });
     expect(upload.responses["201"].content["application/json"].schema.$ref).toBe("#/components/schemas/UploadedImage");
     expect(upload.responses["201"].headers.Location).toBeDefined();
-    expect(Object.keys(upload.responses).sort()).toEqual(["201", "400", "413", "429", "500", "503"]);
+    expect(Object.keys(upload.responses).sort()).toEqual(["201", "400", "401", "403", "413", "429", "500", "503"]);
+    expect(upload.responses["401"].headers["WWW-Authenticate"]).toBeDefined();
+    expect(upload.security).toEqual([{}, { bearer: [] }]);
 
     const del = doc.paths["/api/v1/images/{id}"].delete;
     expect(del.parameters.map((p: any) => `${p.in}:${p.name}`).sort()).toEqual(["header:x-delete-token", "path:id", "query:delete_token"]);
