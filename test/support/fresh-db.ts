@@ -8,25 +8,27 @@ import { createScratchDatabase } from "./services.ts";
 
 export type FreshDatabase = { db: DatabaseHandle; reset(): Promise<void>; close(): Promise<void> };
 
+// Like the shared PGlite, one per test process (test files run one after another), reset by each user.
+let pglite: Promise<DatabaseHandle> | undefined;
+
 export async function freshDatabase(kind: DbKind, label: string): Promise<FreshDatabase> {
   let db: DatabaseHandle;
-  let drop = async () => {};
+  let close = async () => {};
   if (kind === "postgres") {
     const scratch = await createScratchDatabase(label);
     db = createPostgresDatabase(scratch.url);
-    drop = scratch.drop;
+    close = async () => {
+      await db.close();
+      await scratch.drop();
+    };
   } else {
-    db = await createPgliteDatabase(undefined);
+    pglite ??= createPgliteDatabase(undefined);
+    db = await pglite;
   }
   await db.migrate();
-  return {
-    db,
-    reset: async () => {
-      await db.db.execute(sql`truncate users, images, tags, image_tags, api_keys, thumbnail_jobs, cache_invalidations cascade`);
-    },
-    async close() {
-      await db.close();
-      await drop();
-    },
+  const reset = async () => {
+    await db.db.execute(sql`truncate users, images, tags, image_tags, api_keys, thumbnail_jobs, cache_invalidations cascade`);
   };
+  await reset();
+  return { db, reset, close };
 }
