@@ -1,5 +1,5 @@
 import { and, asc, eq, exists, getTableColumns, gt, inArray, or, sql } from "drizzle-orm";
-import type { DatabaseHandle } from "../db/client.ts";
+import type { Database, DatabaseHandle } from "../db/client.ts";
 import { keysetAt, newestFirst, olderThan, type Keyset } from "../db/keyset.ts";
 import { images, imageTags, tags, thumbnailJobs, type ImageRow, type NewImageRow } from "../db/schema.ts";
 import type { Invalidation } from "../invalidation/log.ts";
@@ -39,6 +39,25 @@ export type ImagesRepo = {
   keysPage(afterId: string | undefined, limit: number): Promise<Array<Pick<ImageRow, "id" | "storageKey" | "thumbnailKey" | "createdAt">>>;
   count(): Promise<number>;
 };
+
+/** The query behind `listOwned` (exported so tests can ask PostgreSQL how it runs it). */
+export function ownedPage(db: Database, userId: string, { before, limit, tag }: { before?: Keyset; limit: number; tag?: string }) {
+  const tagged = tag
+    ? exists(
+        db
+          .select({ one: sql`1` })
+          .from(imageTags)
+          .innerJoin(tags, eq(tags.id, imageTags.tagId))
+          .where(and(eq(imageTags.imageId, images.id), eq(tags.name, tag))),
+      )
+    : undefined;
+  return db
+    .select({ ...getTableColumns(images), keysetAt: keysetAt(images.createdAt) })
+    .from(images)
+    .where(and(eq(images.userId, userId), before ? olderThan(images.createdAt, images.id, before) : undefined, tagged))
+    .orderBy(...newestFirst(images.createdAt, images.id))
+    .limit(limit);
+}
 
 export function createImagesRepo(database: DatabaseHandle): ImagesRepo {
   const { db, run } = database;
@@ -80,24 +99,7 @@ export function createImagesRepo(database: DatabaseHandle): ImagesRepo {
           return deleted;
         },
       ),
-    listOwned: (userId, { before, limit, tag }) =>
-      run(() => {
-        const tagged = tag
-          ? exists(
-              db
-                .select({ one: sql`1` })
-                .from(imageTags)
-                .innerJoin(tags, eq(tags.id, imageTags.tagId))
-                .where(and(eq(imageTags.imageId, images.id), eq(tags.name, tag))),
-            )
-          : undefined;
-        return db
-          .select({ ...getTableColumns(images), keysetAt: keysetAt(images.createdAt) })
-          .from(images)
-          .where(and(eq(images.userId, userId), before ? olderThan(images.createdAt, images.id, before) : undefined, tagged))
-          .orderBy(...newestFirst(images.createdAt, images.id))
-          .limit(limit);
-      }),
+    listOwned: (userId, opts) => run(() => ownedPage(db, userId, opts)),
     storageKeysInUse: (keys) =>
       run(async () => {
         // Originals by their unique key; thumbnails (`<id>.thumb.jpg`) by their image's id.
