@@ -51,7 +51,7 @@ describe("OpenAPI document", () => {
     expect(upload.responses["201"].headers.Location).toBeDefined();
     expect(Object.keys(upload.responses).sort()).toEqual(["201", "400", "401", "403", "413", "429", "500", "503"]);
     expect(upload.responses["401"].headers["WWW-Authenticate"]).toBeDefined();
-    expect(upload.security).toEqual([{}, { bearer: [] }]);
+    expect(upload.security).toEqual([{}, { bearer: [] }, { password: [] }]);
 
     const del = doc.paths["/api/v1/images/{id}"].delete;
     expect(del.parameters.map((p: any) => `${p.in}:${p.name}`).sort()).toEqual(["header:x-delete-token", "path:id", "query:delete_token"]);
@@ -108,7 +108,8 @@ describe("OpenAPI document", () => {
     for (const [method, path, auth] of ops) {
       const op = doc.paths[path]?.[method];
       expect(`${method} ${path} ${op ? "documented" : "missing"}`).toBe(`${method} ${path} documented`);
-      const security = auth === "none" ? undefined : auth === "optional" ? [{}, { bearer: [] }] : [{ bearer: [] }];
+      const required = [{ bearer: [] }, { password: [] }];
+      const security = auth === "none" ? undefined : auth === "optional" ? [{}, ...required] : required;
       expect(`${method} ${path} ${JSON.stringify(op.security)}`).toBe(`${method} ${path} ${JSON.stringify(security)}`);
       if (auth !== "none") expect(op.responses["401"].headers["WWW-Authenticate"]).toBeDefined();
     }

@@ -26,10 +26,14 @@ export const ErrorEnvelope = errorBody(Object.keys(ERROR_STATUS) as [ErrorCode, 
   example: { error: { code: "IMAGE_NOT_FOUND", message: "Image with ID '…' not found", details: {} } },
 });
 
+/**
+ * `security` of routes that need a bearer token or API key: `bearer` (paste a token or key) or
+ * `password` (Swagger UI signs in through /api/v1/auth/token and sends the token it gets).
+ * Declared as a plain array type: a literal `{}` in it defeats the handlers' type inference.
+ */
+export const bearer: Array<Record<string, string[]>> = [{ bearer: [] }, { password: [] }];
 /** `security` of routes that take a bearer token or API key but also serve anonymous requests. */
-export const optionalBearer: Array<Record<string, string[]>> = [{}, { bearer: [] }];
-/** `security` of routes that need a bearer token or API key. */
-export const bearer: Array<Record<string, string[]>> = [{ bearer: [] }];
+export const optionalBearer: Array<Record<string, string[]>> = [{}, ...bearer];
 
 /** Sent with every response, including errors; echoes a well-formed `X-Request-Id` from the request. */
 export const requestIdHeader = z.object({
