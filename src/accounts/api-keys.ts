@@ -3,8 +3,7 @@ import { and, asc, eq, sql } from "drizzle-orm";
 import type { Cache, Codec } from "../cache/cache.ts";
 import type { DatabaseHandle } from "../db/client.ts";
 import { apiKeys, type ApiKeyRow } from "../db/schema.ts";
-import { outboxCte, outboxIdsOf } from "../invalidation/outbox.ts";
-import type { Committed } from "./users.ts";
+import { outboxCte, outboxIdsOf, type Committed } from "../invalidation/outbox.ts";
 
 export const SCOPES = ["upload", "delete", "read"] as const;
 export type Scope = (typeof SCOPES)[number];

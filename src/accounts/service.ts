@@ -6,7 +6,8 @@ import type { Logger } from "../logger.ts";
 import type { ApiKeysRepo, Scope } from "./api-keys.ts";
 import type { Passwords } from "./passwords.ts";
 import type { Tokens } from "./tokens.ts";
-import type { Committed, RegistrationPolicy, UsersRepo } from "./users.ts";
+import type { Committed } from "../invalidation/outbox.ts";
+import type { RegistrationPolicy, UsersRepo } from "./users.ts";
 
 export type SignedIn = { user: UserRow; accessToken: string; expiresInSeconds: number };
 

@@ -2,11 +2,8 @@ import { eq, getTableColumns, sql } from "drizzle-orm";
 import type { DatabaseHandle } from "../db/client.ts";
 import { keysetAt, newestFirst, olderThan, type Keyset } from "../db/keyset.ts";
 import { users, type UserRow } from "../db/schema.ts";
-import { outboxCte, outboxIdsOf } from "../invalidation/outbox.ts";
-import type { Invalidation } from "../invalidation/log.ts";
-
-/** A committed change to cached rows: what to tell the invalidation log, and the outbox rows that carry it. */
-export type Committed = { invalidations: Invalidation[]; outboxIds: number[] };
+import { pgError, UNIQUE_VIOLATION } from "../db/pg-error.ts";
+import { outboxCte, outboxIdsOf, type Committed } from "../invalidation/outbox.ts";
 
 /** Who may register: anyone, nobody, or only the first account (which becomes the admin). */
 export type RegistrationPolicy = "open" | "closed" | "first-only";
@@ -29,15 +26,6 @@ export type UsersRepo = {
   setActive(id: string, active: boolean, afterCommit: (change: Committed) => Promise<void>): Promise<UserRow | undefined>;
   /** Newest first, `limit` rows older than `before`. */
   list(before: Keyset | undefined, limit: number): Promise<Array<UserRow & { keysetAt: string }>>;
-};
-
-const UNIQUE_VIOLATION = "23505";
-const constraintOf = (err: unknown): string | undefined => {
-  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    const { code, constraint_name, constraint } = e as { code?: unknown; constraint_name?: unknown; constraint?: unknown };
-    if (code === UNIQUE_VIOLATION) return String(constraint_name ?? constraint ?? "");
-  }
-  return undefined;
 };
 
 /** `userKeyPrefix`: the user cache keys' prefix; a user's key is it + id. */
@@ -77,7 +65,8 @@ export function createUsersRepo(database: DatabaseHandle, userKeyPrefix: string)
       } catch (err) {
         // Another "first" account committed after this statement's snapshot: decide again, now
         // that it exists (closed, or an ordinary account).
-        if (constraintOf(err) !== "users_single_admin_idx") throw err;
+        const e = pgError(err);
+        if (e?.code !== UNIQUE_VIOLATION || e.constraint !== "users_single_admin_idx") throw err;
         return createOnce(input, policy);
       }
     },

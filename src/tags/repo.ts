@@ -1,5 +1,6 @@
 import { and, asc, count, desc, eq, exists, inArray, sql } from "drizzle-orm";
 import type { DatabaseHandle } from "../db/client.ts";
+import { FOREIGN_KEY_VIOLATION, pgError } from "../db/pg-error.ts";
 import { imageTags, tags } from "../db/schema.ts";
 
 export type ImageTag = { name: string; category: string | null; source: "user" | "ai"; confidence: number | null };
@@ -22,13 +23,6 @@ export type TagsRepo = {
   search(prefix: string, limit: number): Promise<TagInfo[]>;
 };
 
-const FOREIGN_KEY_VIOLATION = "23503";
-const isForeignKeyViolation = (err: unknown) => {
-  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if ((e as { code?: unknown }).code === FOREIGN_KEY_VIOLATION) return true;
-  }
-  return false;
-};
 
 /** `%`, `_` and `\` match themselves in a LIKE prefix. */
 const likePrefix = (s: string) => `${s.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
@@ -67,7 +61,7 @@ export function createTagsRepo(database: DatabaseHandle): TagsRepo {
         if (!r?.added) return "duplicate";
         return { name: r.name, category: r.category, source: "user", confidence: null };
       } catch (err) {
-        if (isForeignKeyViolation(err)) return "image-gone"; // deleted since its owner was checked
+        if (pgError(err)?.code === FOREIGN_KEY_VIOLATION) return "image-gone"; // deleted since its owner was checked
         throw err;
       }
     },
