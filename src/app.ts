@@ -2,6 +2,9 @@ import type { Context } from "hono";
 import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
+import { adminRoutes } from "./accounts/admin-routes.ts";
+import { apiKeyRoutes } from "./accounts/api-key-routes.ts";
+import { authRoutes } from "./accounts/routes.ts";
 import type { AppEnv } from "./app-env.ts";
 import type { Deps } from "./deps.ts";
 import { docsRoutes } from "./docs/routes.ts";
@@ -11,12 +14,13 @@ import { methodGuard } from "./http/method-guard.ts";
 import { createRouter, ErrorEnvelope } from "./http/openapi.ts";
 import { requestContext } from "./http/request-log.ts";
 import { imageRoutes } from "./images/routes.ts";
+import { tagRoutes } from "./tags/routes.ts";
 import { thumbnailRoutes } from "./thumbnails/routes.ts";
 
 // What a browser on another origin may send and read (CORS_ORIGINS).
-const CORS_ALLOW_HEADERS = ["Content-Type", "X-Delete-Token", "X-Request-Id", "Range", "If-None-Match", "If-Range"];
+const CORS_ALLOW_HEADERS = ["Content-Type", "Authorization", "X-Delete-Token", "X-Request-Id", "Range", "If-None-Match", "If-Range"];
 const CORS_EXPOSE_HEADERS = [
-  "Location", "X-Request-Id", "X-Cache", "ETag", "Content-Disposition", "Content-Range", "Accept-Ranges", "Retry-After", "Allow",
+  "Location", "X-Request-Id", "X-Cache", "ETag", "Content-Disposition", "Content-Range", "Accept-Ranges", "Retry-After", "Allow", "WWW-Authenticate",
   "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy",
 ];
 
@@ -32,7 +36,7 @@ export function createApp(deps: Deps) {
     app.use(
       cors({
         origin: config.CORS_ORIGINS.includes("*") ? "*" : config.CORS_ORIGINS,
-        allowMethods: ["GET", "HEAD", "POST", "DELETE"],
+        allowMethods: ["GET", "HEAD", "POST", "PATCH", "DELETE"],
         allowHeaders: CORS_ALLOW_HEADERS,
         exposeHeaders: CORS_EXPOSE_HEADERS,
         maxAge: 600,
@@ -46,8 +50,22 @@ export function createApp(deps: Deps) {
   app.route("/health", healthRoutes);
   app.route("/api/v1/images", imageRoutes);
   app.route("/api/v1/images", thumbnailRoutes);
+  app.route("/api/v1", tagRoutes);
+  app.route("/api/v1/auth", authRoutes);
+  app.route("/api/v1/api-keys", apiKeyRoutes);
+  app.route("/api/v1/admin", adminRoutes);
 
   app.openAPIRegistry.register("Error", ErrorEnvelope);
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    description: "A JWT from /api/v1/auth/login, /register or /token, or an API key (`chk_…`, limited to its scopes)",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "password", {
+    type: "oauth2",
+    description: "Sign in with email and password (what Swagger UI's Authorize uses)",
+    flows: { password: { tokenUrl: `${config.PUBLIC_URL ?? ""}/api/v1/auth/token`, scopes: {} } },
+  });
   const openApiDocument = () =>
     app.getOpenAPI31Document({
       openapi: "3.1.0",
@@ -62,7 +80,11 @@ export function createApp(deps: Deps) {
       },
       ...(config.PUBLIC_URL ? { servers: [{ url: config.PUBLIC_URL }] } : {}),
       tags: [
-        { name: "Images", description: "Upload, read and delete images" },
+        { name: "Images", description: "Upload, read, list and delete images" },
+        { name: "Tags", description: "Tag images; browse and search tags" },
+        { name: "Accounts", description: "Register, sign in, the signed-in user" },
+        { name: "API keys", description: "Keys for scripts and ShareX, limited to scopes" },
+        { name: "Admin", description: "Accounts, for the admin" },
         { name: "Operations", description: "Health" },
         { name: "Documentation", description: "This document and its interactive page" },
       ],
@@ -99,6 +121,8 @@ function renderError(err: Error, c: Context<AppEnv>, deps: Deps) {
     apiError = new ApiError("INTERNAL_ERROR", "Internal server error", { request_id: c.var.requestId });
   }
   for (const [k, v] of Object.entries(apiError.headers)) c.header(k, v);
+  // Every 401 tells the client how to authenticate (RFC 9110 requires the challenge).
+  if (apiError.status === 401 && !apiError.headers["WWW-Authenticate"]) c.header("WWW-Authenticate", "Bearer");
   return c.json(apiError.body(), apiError.status);
 }
 

@@ -115,6 +115,17 @@ const schema = z.object({
     .default(ALLOWED_TYPES.join(","))
     .transform((s) => s.split(",").map((t) => t.trim()).filter(Boolean))
     .pipe(z.array(z.enum(ALLOWED_TYPES, { error: `expected a subset of ${ALLOWED_TYPES.join(",")}` })).min(1)),
+  ALLOW_ANONYMOUS_UPLOADS: bool.default(true),
+  // Unset: open until the first account exists (it becomes the admin); true: always; false: never.
+  REGISTRATION_ENABLED: bool.optional(),
+  JWT_SECRET_KEY: z.string().min(32, "expected at least 32 characters (HS256 wants a key of 256 bits)").max(4096).optional(),
+  JWT_EXPIRE_MINUTES: int(1, 366 * 24 * 60).default(24 * 60),
+  // argon2id cost (Bun.password): 64 MiB and 2 passes by default. Lower only for tests.
+  PASSWORD_HASH_MEMORY_KIB: int(1024, 4 * 1024 * 1024).default(65_536),
+  PASSWORD_HASH_TIME_COST: int(1, 100).default(2),
+  LOGIN_RATE_LIMIT_PER_CLIENT: int(1, 1_000_000).default(20),
+  LOGIN_RATE_LIMIT_PER_ACCOUNT: int(1, 1_000_000).default(5),
+  LOGIN_RATE_LIMIT_WINDOW_SECONDS: int(1, 86_400).default(300),
   RATE_LIMIT_ENABLED: bool.default(true),
   RATE_LIMIT_PER_MINUTE: int(1, 1_000_000).default(10),
   RATE_LIMIT_WINDOW_SECONDS: int(1, 86_400).default(60),
@@ -187,6 +198,8 @@ export type Env = z.infer<typeof schema>;
 export type Config = Env & { LOCAL_STORAGE_PATH: string; maxFileBytes: number };
 export type AllowedType = (typeof ALLOWED_TYPES)[number];
 
+const SECRET_VARIABLES = new Set(["JWT_SECRET_KEY", "REDIS_PASSWORD"]);
+
 export class ConfigError extends Error {
   override name = "ConfigError";
 }
@@ -199,7 +212,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const name = String(issue.path[0] ?? "environment");
-    const got = cleaned[name];
+    // Secrets are named, never echoed.
+    const got = SECRET_VARIABLES.has(name) ? undefined : cleaned[name];
     throw new ConfigError(`invalid ${name}${got === undefined ? "" : `=${JSON.stringify(got)}`}: ${issue.message}`);
   }
   const e = parsed.data;
@@ -233,7 +247,13 @@ export const CONFIG_HELP: ReadonlyArray<[string, string, string]> = [
   ["STRIP_METADATA", "true", "remove GPS/EXIF/XMP/IPTC/comments from stored originals (orientation and colour profile kept)"],
   ["THUMBNAIL_WORKERS", "cores - 1 (1-4)", "Workers making thumbnails on this instance; 0 = none here (jobs wait for another instance)"],
   ["THUMBNAIL_JOB_TIMEOUT_SECONDS / THUMBNAIL_MAX_ATTEMPTS", "30 / 5", "per-job time limit; attempts before a job is failed"],
-  ["RATE_LIMIT_ENABLED / _PER_MINUTE / _WINDOW_SECONDS", "true / 10 / 60", "uploads per client"],
+  ["ALLOW_ANONYMOUS_UPLOADS", "true", "false: uploads need a bearer token (401 otherwise)"],
+  ["REGISTRATION_ENABLED", "unset", "unset: open until the first account (the admin) exists; true: always open; false: closed"],
+  ["JWT_SECRET_KEY", "unset", "HS256 key, at least 32 characters; unset: generated once and kept in the database"],
+  ["JWT_EXPIRE_MINUTES", "1440", "access token lifetime"],
+  ["PASSWORD_HASH_MEMORY_KIB / _TIME_COST", "65536 / 2", "argon2id cost"],
+  ["RATE_LIMIT_ENABLED / _PER_MINUTE / _WINDOW_SECONDS", "true / 10 / 60", "uploads per user (authenticated) or per client"],
+  ["LOGIN_RATE_LIMIT_PER_CLIENT / _PER_ACCOUNT / _WINDOW_SECONDS", "20 / 5 / 300", "login attempts per client address and per email (also caps register and password-reset per client)"],
   ["TRUSTED_PROXIES", "empty", "CIDRs whose X-Forwarded-For is believed"],
   ["UPLOAD_CONCURRENCY_LIMIT / _TIMEOUT", "10 / 30 s", "upload slots per instance"],
   ["SHUTDOWN_TIMEOUT_SECONDS / REQUEST_TIMEOUT_SECONDS", "10 / 60", "graceful drain, idle/slow client bound (at most 255)"],

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { createAccounts, type Accounts } from "./accounts/accounts.ts";
 import { createDisabledCache, createRedisCache, type Cache } from "./cache/cache.ts";
 import { createRedisConnection, redisTopologyFromConfig, type RedisConnection, type RedisConnectionOptions } from "./cache/redis-connection.ts";
 import type { Config } from "./config.ts";
@@ -16,6 +17,7 @@ import { createLocalStorage } from "./storage/local.ts";
 import { createReconciler, type Reconciler } from "./storage/reconciler.ts";
 import { createS3Storage } from "./storage/s3.ts";
 import type { Storage } from "./storage/types.ts";
+import { createTagsRepo, type TagsRepo } from "./tags/repo.ts";
 import { createThumbnailJobs, type ThumbnailJobs } from "./thumbnails/jobs.ts";
 import { createThumbnailPool, type ThumbnailPool } from "./thumbnails/pool.ts";
 import { createThumbnailRunner, type ThumbnailRunner } from "./thumbnails/runner.ts";
@@ -35,6 +37,9 @@ export type Deps = {
   invalidations: Invalidations;
   images: ImageLookup;
   imageService: ImageService;
+  /** Users, tokens, API keys, sign-in limits. */
+  accounts: Accounts;
+  tags: TagsRepo;
   storage: Storage;
   reconciler: Reconciler;
   thumbnailJobs: ThumbnailJobs;
@@ -147,6 +152,7 @@ export async function buildDeps(config: Config, opts: BuildOptions = {}): Promis
   );
 
   const images = createImageLookup(repo, cache, invalidations.log, config.CACHE_KEY_PREFIX);
+  const accounts = await createAccounts({ config, database, cache, invalidations, redis, logger });
   const reconciler = createReconciler(storage, repo, createLeases(database), logger, {
     graceMs: config.RECONCILE_GRACE_SECONDS * 1000,
     intervalMs: config.RECONCILE_INTERVAL_SECONDS * 1000,
@@ -184,6 +190,8 @@ export async function buildDeps(config: Config, opts: BuildOptions = {}): Promis
       insertBudgetMs: 2 * database.queryTimeoutMs,
       onJobQueued: thumbnails.wake,
     }),
+    accounts,
+    tags: createTagsRepo(database),
     storage,
     reconciler,
     thumbnailJobs,
@@ -200,6 +208,7 @@ export async function buildDeps(config: Config, opts: BuildOptions = {}): Promis
       await thumbnails.close();
       await reconciler.close();
       rateLimiter.close();
+      accounts.close();
       await invalidations.close();
       await cache.close();
       await redis?.close();

@@ -5,13 +5,21 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 export const ERROR_STATUS = {
   INVALID_REQUEST: 400,
   INVALID_FILE_FORMAT: 400,
+  EMAIL_EXISTS: 400,
   FILE_TOO_LARGE: 413,
+  PAYLOAD_TOO_LARGE: 413,
   UNAUTHORIZED: 401,
+  INVALID_CREDENTIALS: 401,
+  USER_INACTIVE: 401,
   FORBIDDEN: 403,
+  REGISTRATION_CLOSED: 403,
   DELETE_TOKEN_REQUIRED: 403,
   INVALID_DELETE_TOKEN: 403,
   IMAGE_NOT_FOUND: 404,
   THUMBNAIL_NOT_READY: 404,
+  TAG_NOT_FOUND: 404,
+  USER_NOT_FOUND: 404,
+  API_KEY_NOT_FOUND: 404,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   REQUEST_TIMEOUT: 408,
@@ -52,7 +60,8 @@ export const imageNotFound = (id: string) =>
   // Echo at most a short, printable prefix of what the client sent.
   new ApiError("IMAGE_NOT_FOUND", `Image with ID '${printable(id)}' not found`);
 
-function printable(s: string): string {
+/** At most a short, printable prefix of what a client sent, for echoing in a message. */
+export function printable(s: string): string {
   const clean = s.replace(/[^\x20-\x7e]/g, "?");
   return clean.length > 64 ? `${clean.slice(0, 64)}…` : clean;
 }

@@ -86,7 +86,8 @@ describe.each(kinds)("refusals and errors on %s", (kind) => {
 
   test("unknown routes are NOT_FOUND; a known path with a wrong method is METHOD_NOT_ALLOWED with Allow", async () => {
     await expectError(await h.request("/nope"), 404, "NOT_FOUND");
-    await expectError(await h.request("/api/v1/images"), 404, "NOT_FOUND");
+    await expectError(await h.request("/api/v1"), 404, "NOT_FOUND");
+    await expectError(await h.request("/api/v1/users"), 404, "NOT_FOUND");
     await expectError(await h.request("/api/v1/images/x/y/z"), 404, "NOT_FOUND");
     // The static upload path is not an image called "upload".
     const upload = await h.request("/api/v1/images/upload", { method: "GET" });

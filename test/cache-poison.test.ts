@@ -1,6 +1,7 @@
 // Cached values are untrusted input: a value that is not exactly what this server would have
 // written under its key is a miss, is removed, and is never served (on any route, in any tier).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createApiKey, register } from "./support/accounts.ts";
 import { createHarness, type DbKind, type Harness } from "./support/harness.ts";
 import { makePng } from "./support/images.ts";
 import { startTestRedis, type TestRedis } from "./support/redis-server.ts";
@@ -117,3 +118,65 @@ async function genuineOf(h: Harness, id: string): Promise<Record<string, unknown
   const { createdAt, uploadIp: _ip, deleteTokenHash: _hash, ...rest } = row!;
   return { ...rest, createdAt: createdAt.toISOString(), cachedAt: Date.now() };
 }
+
+describe.if(HAVE_REDIS)("poisoned user and API key entries", () => {
+  let redis: TestRedis;
+  let h: Harness;
+  beforeAll(async () => {
+    redis = await startTestRedis();
+    h = await createHarness({ db: DB, redisUrl: redis.url });
+  }, 30_000);
+  afterAll(async () => {
+    await h.close();
+    await redis.stop();
+  });
+
+  const userPoisons: Array<[string, (v: Record<string, unknown>, otherId: string) => unknown]> = [
+    ["another user's id", (v, otherId) => ({ ...v, id: otherId })],
+    ["isActive as a string", (v) => ({ ...v, isActive: "true" })],
+    ["isAdmin missing", (v) => ({ ...v, isAdmin: undefined })],
+    ["CR/LF in the email", (v) => ({ ...v, email: "a@b.c\r\nX-Evil: 1" })],
+    ["an upper-case email (never stored so)", (v) => ({ ...v, email: String(v.email).toUpperCase() })],
+    ["a version of 0", (v) => ({ ...v, version: 0 })],
+    ["a JSON array", () => [1]],
+  ];
+  for (const [name, poison] of userPoisons) {
+    test(`user entry with ${name}: the request is authorised from the database, the entry repaired`, async () => {
+      const [user, other] = [await register(h), await register(h)];
+      expect((await h.request("/api/v1/auth/me", { headers: user.headers })).status).toBe(200);
+      const key = `chitram:user:${user.id}`;
+      await eventually(async () => (await redis.command("EXISTS", key)) === ":1");
+      const genuine = JSON.parse(await redis.command("GET", key)) as Record<string, unknown>;
+      await redis.command("SET", key, JSON.stringify(poison(genuine, other.id)));
+      const me = await h.request("/api/v1/auth/me", { headers: user.headers });
+      expect(me.status).toBe(200);
+      expect((await me.json()).id).toBe(user.id);
+      const withoutTime = ({ cachedAt: _, ...v }: Record<string, unknown>) => v;
+      await eventually(async () => Bun.deepEquals(withoutTime(JSON.parse(await redis.command("GET", key))), withoutTime(genuine)));
+    });
+  }
+
+  const keyPoisons: Array<[string, (v: Record<string, unknown>) => unknown]> = [
+    ["another key's hash", (v) => ({ ...v, keyHash: "0".repeat(64) })],
+    ["an owner that is not a uuid", (v) => ({ ...v, userId: "admin" })],
+    ["an unknown scope", (v) => ({ ...v, scopes: ["read", "admin"] })],
+    ["no scopes", (v) => ({ ...v, scopes: [] })],
+    ["a scope list that is a string", (v) => ({ ...v, scopes: "read,delete" })],
+  ];
+  for (const [name, poison] of keyPoisons) {
+    test(`API key entry with ${name}: the key is checked against the database, the entry repaired`, async () => {
+      const owner = await register(h);
+      const k = await createApiKey(h, owner, ["read"]);
+      expect((await h.request("/api/v1/auth/me", { headers: k.headers })).status).toBe(200);
+      const key = `chitram:apikey:${new Bun.CryptoHasher("sha256").update(k.key).digest("hex")}`;
+      await eventually(async () => (await redis.command("EXISTS", key)) === ":1");
+      const genuine = JSON.parse(await redis.command("GET", key)) as Record<string, unknown>;
+      await redis.command("SET", key, JSON.stringify(poison(genuine)));
+      expect((await h.request("/api/v1/auth/me", { headers: k.headers })).status).toBe(200);
+      // Still only its own scope.
+      expect((await h.request("/api/v1/images", { method: "GET", headers: k.headers })).status).toBe(200);
+      expect((await h.upload(makePng(), "x.png", "image/png", k.headers)).status).toBe(403);
+      await eventually(async () => (JSON.parse(await redis.command("GET", key)) as Record<string, unknown>).keyHash === genuine.keyHash);
+    });
+  }
+});

@@ -60,8 +60,41 @@ describe("configuration", () => {
     expect(loadConfig({ CORS_ORIGINS: "*" }).CORS_ORIGINS).toEqual(["*"]);
   });
 
+  test("accounts: anonymous uploads allowed, registration until the first account, a generated key, argon2id at 64 MiB × 2", () => {
+    const d = loadConfig({});
+    expect(d).toMatchObject({
+      ALLOW_ANONYMOUS_UPLOADS: true,
+      JWT_EXPIRE_MINUTES: 1440,
+      PASSWORD_HASH_MEMORY_KIB: 65536,
+      PASSWORD_HASH_TIME_COST: 2,
+      LOGIN_RATE_LIMIT_PER_CLIENT: 20,
+      LOGIN_RATE_LIMIT_PER_ACCOUNT: 5,
+      LOGIN_RATE_LIMIT_WINDOW_SECONDS: 300,
+    });
+    expect(d.REGISTRATION_ENABLED).toBeUndefined();
+    expect(d.JWT_SECRET_KEY).toBeUndefined();
+    const c = loadConfig({ ALLOW_ANONYMOUS_UPLOADS: "false", REGISTRATION_ENABLED: "true", JWT_SECRET_KEY: "s".repeat(32) });
+    expect(c).toMatchObject({ ALLOW_ANONYMOUS_UPLOADS: false, REGISTRATION_ENABLED: true, JWT_SECRET_KEY: "s".repeat(32) });
+    expect(loadConfig({ REGISTRATION_ENABLED: "false" }).REGISTRATION_ENABLED).toBe(false);
+  });
+
+  test("a bad JWT_SECRET_KEY is named, never echoed", () => {
+    const secret = "too-short-but-secret";
+    expect(() => loadConfig({ JWT_SECRET_KEY: secret })).toThrow(/^invalid JWT_SECRET_KEY: expected at least 32 characters/);
+    try {
+      loadConfig({ JWT_SECRET_KEY: secret });
+    } catch (e) {
+      expect((e as Error).message).not.toContain(secret);
+    }
+  });
+
   test.each([
     [{ PORT: "http" }, /^invalid PORT="http": /],
+    [{ ALLOW_ANONYMOUS_UPLOADS: "perhaps" }, /^invalid ALLOW_ANONYMOUS_UPLOADS="perhaps": expected true or false$/],
+    [{ REGISTRATION_ENABLED: "open" }, /^invalid REGISTRATION_ENABLED="open": expected true or false$/],
+    [{ PASSWORD_HASH_MEMORY_KIB: "512" }, /^invalid PASSWORD_HASH_MEMORY_KIB="512"/],
+    [{ JWT_EXPIRE_MINUTES: "0" }, /^invalid JWT_EXPIRE_MINUTES="0"/],
+    [{ LOGIN_RATE_LIMIT_PER_ACCOUNT: "none" }, /^invalid LOGIN_RATE_LIMIT_PER_ACCOUNT="none"/],
     [{ PORT: "70000" }, /^invalid PORT="70000": /],
     [{ CACHE_ENABLED: "maybe" }, /^invalid CACHE_ENABLED="maybe": expected true or false$/],
     [{ DATABASE_URL: "mysql://x" }, /^invalid DATABASE_URL="mysql:\/\/x": expected a postgres:\/\/ URL$/],

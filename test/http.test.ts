@@ -227,6 +227,13 @@ describe("settings", () => {
       expect(pre.headers.get("x-request-id")).toBeTruthy();
       const delPre = await fetch(`${s.url}/api/v1/images/x`, { method: "OPTIONS", headers: { Origin: origin, "Access-Control-Request-Method": "DELETE" } });
       expect(delPre.headers.get("access-control-allow-methods")).toContain("DELETE");
+      // Signed-in browser clients send Authorization and may read the 401 challenge; the admin PATCHes.
+      const authPre = await fetch(`${s.url}/api/v1/auth/me`, { method: "OPTIONS", headers: { Origin: origin, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization" } });
+      expect(authPre.headers.get("access-control-allow-headers")?.toLowerCase()).toContain("authorization");
+      expect(authPre.headers.get("access-control-allow-methods")).toContain("PATCH");
+      const me = await fetch(`${s.url}/api/v1/auth/me`, { headers: { Origin: origin } });
+      expect(me.status).toBe(401);
+      expect(me.headers.get("access-control-expose-headers")?.toLowerCase()).toContain("www-authenticate");
 
       const up = await s.upload(makePng(), "c.png", { Origin: origin });
       expect(up.status).toBe(201);

@@ -49,7 +49,9 @@ describe("OpenAPI document", () => {
     expect(form.properties.file).toMatchObject({ type: "string", format: "binary" });
     expect(upload.responses["201"].content["application/json"].schema.$ref).toBe("#/components/schemas/UploadedImage");
     expect(upload.responses["201"].headers.Location).toBeDefined();
-    expect(Object.keys(upload.responses).sort()).toEqual(["201", "400", "413", "429", "500", "503"]);
+    expect(Object.keys(upload.responses).sort()).toEqual(["201", "400", "401", "403", "413", "429", "500", "503"]);
+    expect(upload.responses["401"].headers["WWW-Authenticate"]).toBeDefined();
+    expect(upload.security).toEqual([{}, { bearer: [] }, { password: [] }]);
 
     const del = doc.paths["/api/v1/images/{id}"].delete;
     expect(del.parameters.map((p: any) => `${p.in}:${p.name}`).sort()).toEqual(["header:x-delete-token", "path:id", "query:delete_token"]);
@@ -79,6 +81,48 @@ describe("OpenAPI document", () => {
         }
       }
     }
+  });
+
+  test("accounts, API keys, tags, my images and admin: documented with their security, bodies and 401 challenge", async () => {
+    const ops: Array<[string, string, "none" | "optional" | "required"]> = [
+      ["post", "/api/v1/auth/register", "none"],
+      ["post", "/api/v1/auth/login", "none"],
+      ["post", "/api/v1/auth/token", "none"],
+      ["get", "/api/v1/auth/me", "required"],
+      ["post", "/api/v1/auth/password-reset", "none"],
+      ["get", "/api/v1/images", "required"],
+      ["post", "/api/v1/images/upload", "optional"],
+      ["delete", "/api/v1/images/{id}", "optional"],
+      ["get", "/api/v1/images/{id}/tags", "none"],
+      ["post", "/api/v1/images/{id}/tags", "required"],
+      ["delete", "/api/v1/images/{id}/tags/{name}", "required"],
+      ["get", "/api/v1/tags", "none"],
+      ["get", "/api/v1/tags/popular", "none"],
+      ["get", "/api/v1/tags/search", "none"],
+      ["post", "/api/v1/api-keys", "required"],
+      ["get", "/api/v1/api-keys", "required"],
+      ["delete", "/api/v1/api-keys/{id}", "required"],
+      ["get", "/api/v1/admin/users", "required"],
+      ["patch", "/api/v1/admin/users/{id}", "required"],
+    ];
+    for (const [method, path, auth] of ops) {
+      const op = doc.paths[path]?.[method];
+      expect(`${method} ${path} ${op ? "documented" : "missing"}`).toBe(`${method} ${path} documented`);
+      const required = [{ bearer: [] }, { password: [] }];
+      const security = auth === "none" ? undefined : auth === "optional" ? [{}, ...required] : required;
+      expect(`${method} ${path} ${JSON.stringify(op.security)}`).toBe(`${method} ${path} ${JSON.stringify(security)}`);
+      if (auth !== "none") expect(op.responses["401"].headers["WWW-Authenticate"]).toBeDefined();
+    }
+    expect(doc.components.securitySchemes.bearer).toMatchObject({ type: "http", scheme: "bearer" });
+    expect(doc.components.securitySchemes.password.flows.password.tokenUrl).toBe("/api/v1/auth/token");
+    const token = doc.paths["/api/v1/auth/token"].post.requestBody.content["application/x-www-form-urlencoded"].schema;
+    expect(token.$ref ?? token.required).toBeDefined();
+    const register = doc.paths["/api/v1/auth/register"].post;
+    expect(register.responses["201"].content["application/json"].schema.$ref).toBe("#/components/schemas/AuthResponse");
+    expect(Object.keys(register.responses).sort()).toEqual(["201", "400", "403", "413", "429", "500", "503"]);
+    expect([...register.responses["400"].content["application/json"].schema.properties.error.properties.code.enum].sort()).toEqual(["EMAIL_EXISTS", "INVALID_REQUEST"]);
+    expect([...doc.components.schemas.User.required].sort()).toEqual(["created_at", "email", "id", "is_active", "is_admin"]);
+    expect(doc.components.schemas.ImagePage.properties.next_cursor).toBeDefined();
   });
 
   test("is the same document on every request, and the servers entry follows PUBLIC_URL", async () => {

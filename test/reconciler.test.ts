@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createPostgresDatabase, type DatabaseHandle } from "../src/db/client.ts";
 import { createLeases } from "../src/db/leases.ts";
 import { createReconciler } from "../src/storage/reconciler.ts";
+import { freshDatabase, type FreshDatabase } from "./support/fresh-db.ts";
 import { createHarness, type DbKind, type Harness } from "./support/harness.ts";
 import { makePng } from "./support/images.ts";
-import { createScratchDatabase, HAVE_POSTGRES } from "./support/services.ts";
+import { HAVE_POSTGRES } from "./support/services.ts";
 
 const kinds: DbKind[] = HAVE_POSTGRES ? ["pglite", "postgres"] : ["pglite"];
 const GRACE_S = 60;
@@ -14,27 +14,21 @@ const GRACE_S = 60;
 describe.each(kinds)("storage reconciler on %s", (kind) => {
   let h: Harness;
   let dir: string;
-  let scratch: Awaited<ReturnType<typeof createScratchDatabase>> | undefined;
+  let fresh: FreshDatabase;
   const age = (name: string, seconds: number) => {
     const t = new Date(Date.now() - seconds * 1000);
     utimesSync(join(dir, name), t, t);
   };
   beforeAll(async () => {
-    // Every row of the database is compared with this harness's folder: no other test's rows.
-    let db: DbKind | DatabaseHandle = kind;
-    if (kind === "postgres") {
-      scratch = await createScratchDatabase("reconciler");
-      db = createPostgresDatabase(scratch.url);
-    }
-    h = await createHarness({ db, env: { RECONCILE_GRACE_SECONDS: String(GRACE_S) } });
+    // Every row of the database is compared with this harness's folder: no other test's rows
+    // (the shared PGlite holds every earlier test file's images).
+    fresh = await freshDatabase(kind, "reconciler");
+    h = await createHarness({ db: fresh.db, env: { RECONCILE_GRACE_SECONDS: String(GRACE_S) } });
     dir = h.deps.config.LOCAL_STORAGE_PATH;
   }, 30_000);
   afterAll(async () => {
     await h.close();
-    if (scratch) {
-      await h.deps.database.close();
-      await scratch.drop();
-    }
+    await fresh.close();
   });
 
   test("removes old files without rows and old temporaries; keeps young ones, files with rows, and names it did not make", async () => {

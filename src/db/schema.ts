@@ -1,5 +1,28 @@
 import { sql } from "drizzle-orm";
-import { bigint, bigserial, index, integer, pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { bigint, bigserial, boolean, index, integer, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+
+/**
+ * Accounts. `email` is stored lower-cased and trimmed (the unique key); `version` is bumped by
+ * every change a cached copy holds (deactivation), so a stale copy is never served. At most one
+ * row is the admin: the first account (the partial unique index settles concurrent first
+ * registrations).
+ */
+export const users = pgTable(
+  "users",
+  {
+    id: uuid("id").primaryKey(),
+    email: text("email").notNull().unique(),
+    passwordHash: text("password_hash").notNull(),
+    isActive: boolean("is_active").notNull().default(true),
+    isAdmin: boolean("is_admin").notNull().default(false),
+    createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+    version: integer("version").notNull().default(1),
+  },
+  (t) => [
+    uniqueIndex("users_single_admin_idx").on(t.isAdmin).where(sql`${t.isAdmin}`),
+    index("users_created_at_idx").on(t.createdAt, t.id),
+  ],
+);
 
 export const images = pgTable(
   "images",
@@ -13,8 +36,8 @@ export const images = pgTable(
     createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
     width: integer("width"),
     height: integer("height"),
-    // Users arrive in a later issue; nullable until then, indexed for "my images".
-    userId: uuid("user_id"),
+    // The owner; null for anonymous uploads (which have a delete token instead).
+    userId: uuid("user_id").references(() => users.id),
     deleteTokenHash: text("delete_token_hash"),
     thumbnailKey: text("thumbnail_key"),
     // The thumbnail's bytes (its ETag); set together with thumbnail_key.
@@ -26,7 +49,11 @@ export const images = pgTable(
     // copy older than an invalidation this instance has heard of is never served.
     version: integer("version").notNull().default(1),
   },
-  (t) => [index("images_user_id_idx").on(t.userId), index("images_created_at_idx").on(t.createdAt)],
+  (t) => [
+    // "My images", newest first, by keyset (created_at, id): one backward index range scan per page.
+    index("images_user_created_idx").on(t.userId, t.createdAt, t.id),
+    index("images_created_at_idx").on(t.createdAt),
+  ],
 );
 
 /**
@@ -84,6 +111,70 @@ export const thumbnailJobs = pgTable(
   ],
 );
 
+/**
+ * API keys: only the SHA-256 of the key is stored (keys are 256 random bits, so a fast hash is
+ * enough); `prefix` is the key's first characters, for people to tell keys apart. Revoking deletes
+ * the row (with its cache invalidation, in one statement).
+ */
+export const apiKeys = pgTable(
+  "api_keys",
+  {
+    id: uuid("id").primaryKey(),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    prefix: text("prefix").notNull(),
+    keyHash: text("key_hash").notNull().unique(),
+    scopes: text("scopes").array().notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+  },
+  (t) => [index("api_keys_user_id_idx").on(t.userId, t.createdAt)],
+);
+
+/** Tags: one row per normalised name (lower-cased, trimmed); `category` is set when it is first made. */
+export const tags = pgTable(
+  "tags",
+  {
+    id: uuid("id").primaryKey(),
+    name: text("name").notNull().unique(),
+    category: text("category"),
+    createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+  },
+  // Prefix search (name LIKE 'q%') whatever the database's collation.
+  (t) => [index("tags_name_prefix_idx").on(t.name.op("text_pattern_ops"))],
+);
+
+/** Which image carries which tag; gone with the image. */
+export const imageTags = pgTable(
+  "image_tags",
+  {
+    imageId: uuid("image_id")
+      .notNull()
+      .references(() => images.id, { onDelete: "cascade" }),
+    tagId: uuid("tag_id")
+      .notNull()
+      .references(() => tags.id, { onDelete: "cascade" }),
+    source: text("source", { enum: ["user", "ai"] }).notNull().default("user"),
+    confidence: integer("confidence"),
+    createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.imageId, t.tagId] }), index("image_tags_tag_id_idx").on(t.tagId, t.imageId)],
+);
+
+/**
+ * Secrets the fleet shares and nobody configured, e.g. the JWT signing key when JWT_SECRET_KEY is
+ * unset: made once by whichever instance starts first, read by every other.
+ */
+export const appSecrets = pgTable("app_secrets", {
+  name: text("name").primaryKey(),
+  value: text("value").notNull(),
+  createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+});
+
 export type ImageRow = typeof images.$inferSelect;
 export type NewImageRow = typeof images.$inferInsert;
 export type ThumbnailJobRow = typeof thumbnailJobs.$inferSelect;
+export type UserRow = typeof users.$inferSelect;
+export type ApiKeyRow = typeof apiKeys.$inferSelect;
+export type TagRow = typeof tags.$inferSelect;

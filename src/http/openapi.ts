@@ -26,14 +26,28 @@ export const ErrorEnvelope = errorBody(Object.keys(ERROR_STATUS) as [ErrorCode, 
   example: { error: { code: "IMAGE_NOT_FOUND", message: "Image with ID '…' not found", details: {} } },
 });
 
+/**
+ * `security` of routes that need a bearer token or API key: `bearer` (paste a token or key) or
+ * `password` (Swagger UI signs in through /api/v1/auth/token and sends the token it gets).
+ * Declared as a plain array type: a literal `{}` in it defeats the handlers' type inference.
+ */
+export const bearer: Array<Record<string, string[]>> = [{ bearer: [] }, { password: [] }];
+/** `security` of routes that take a bearer token or API key but also serve anonymous requests. */
+export const optionalBearer: Array<Record<string, string[]>> = [{}, ...bearer];
+
 /** Sent with every response, including errors; echoes a well-formed `X-Request-Id` from the request. */
 export const requestIdHeader = z.object({
   "X-Request-Id": z.string().openapi({ description: "The request's id, also in the access log and in INTERNAL_ERROR details" }),
 });
 
+// Every 401 carries the RFC 6750 challenge.
+const unauthorizedHeaders = requestIdHeader.extend({
+  "WWW-Authenticate": z.string().openapi({ description: '`Bearer`, or `Bearer error="invalid_token"` for credentials that are not (or no longer) valid', example: "Bearer" }),
+});
+
 type ErrorResponse = {
   description: string;
-  headers: typeof requestIdHeader;
+  headers: typeof requestIdHeader | typeof unauthorizedHeaders;
   content: { "application/json": { schema: ReturnType<typeof errorBody> } };
 };
 
@@ -51,7 +65,7 @@ export function errorResponses<const C extends ErrorCode[]>(...codes: C): { [S i
   for (const [status, list] of byStatus) {
     responses[status] = {
       description: `Error: ${list.join(", ")}`,
-      headers: requestIdHeader,
+      headers: status === 401 ? unauthorizedHeaders : requestIdHeader,
       content: { "application/json": { schema: errorBody(list as [ErrorCode, ...ErrorCode[]]) } },
     };
   }

@@ -4,7 +4,7 @@ import { SKIPPED, type RedisConnection } from "../cache/redis-connection.ts";
 export type RateDecision = { allowed: boolean; limit: number; remaining: number; resetSeconds: number; retryAfterSeconds: number };
 export type RateLimiterState = "redis" | "in-process" | "disabled";
 
-/** Per-client limits shared by all instances through Redis, per instance while Redis is away. */
+/** Per-client (or per-user, per-account) limits shared by all instances through Redis, per instance while Redis is away. */
 export type RateLimiter = {
   check(client: string): Promise<RateDecision>;
   state(): RateLimiterState;
@@ -54,7 +54,7 @@ redis.call('SET', KEYS[1], ms(newTat), 'PX', math.ceil(newTat - now))
 return {1, ms(newTat), ms(now)}`;
 
 export function createRateLimiter(
-  opts: { enabled: boolean; limit: number; windowSeconds: number; keyPrefix: string },
+  opts: { enabled: boolean; limit: number; windowSeconds: number; keyPrefix: string; /** What is counted (keys `{prefix}:ratelimit:{name}:…`); default "upload". */ name?: string },
   redis: RedisConnection | undefined,
   logger: Logger,
 ): RateLimiter {
@@ -89,7 +89,7 @@ export function createRateLimiter(
       if (redis) {
         try {
           const r = await redis.run((c) =>
-            c.eval(GCRA_LUA, { keys: [`${opts.keyPrefix}:ratelimit:upload:${client}`], arguments: [String(opts.limit), String(periodMs)] }),
+            c.eval(GCRA_LUA, { keys: [`${opts.keyPrefix}:ratelimit:${opts.name ?? "upload"}:${client}`], arguments: [String(opts.limit), String(periodMs)] }),
           );
           if (r !== SKIPPED) {
             note("redis");

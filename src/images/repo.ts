@@ -1,6 +1,7 @@
-import { asc, eq, gt, inArray, or, sql } from "drizzle-orm";
-import type { DatabaseHandle } from "../db/client.ts";
-import { images, thumbnailJobs, type ImageRow, type NewImageRow } from "../db/schema.ts";
+import { and, asc, eq, exists, getTableColumns, gt, inArray, or, sql } from "drizzle-orm";
+import type { Database, DatabaseHandle } from "../db/client.ts";
+import { keysetAt, newestFirst, olderThan, type Keyset } from "../db/keyset.ts";
+import { images, imageTags, tags, thumbnailJobs, type ImageRow, type NewImageRow } from "../db/schema.ts";
 import type { Invalidation } from "../invalidation/log.ts";
 import { outboxIdsOf, recordInvalidationsWith } from "../invalidation/outbox.ts";
 import { isThumbnailKey } from "../storage/types.ts";
@@ -27,12 +28,36 @@ export type ImagesRepo = {
     invalidations: Invalidation[],
     afterCommit?: (row: ImageRow, outboxIds: number[]) => Promise<void>,
   ): Promise<{ row: ImageRow; outboxIds: number[] } | undefined>;
+  /**
+   * An owner's images, newest first: `limit` rows older than `before` (keyset pagination over
+   * the (user_id, created_at, id) index), only those carrying `tag` when given.
+   */
+  listOwned(userId: string, opts: { before?: Keyset; limit: number; tag?: string }): Promise<Array<ImageRow & { keysetAt: string }>>;
   /** Which of these storage keys belong to an image (as original or thumbnail). */
   storageKeysInUse(keys: string[]): Promise<Set<string>>;
   /** Rows ordered by id after `afterId`, for a full pass over the table (reconciler). */
   keysPage(afterId: string | undefined, limit: number): Promise<Array<Pick<ImageRow, "id" | "storageKey" | "thumbnailKey" | "createdAt">>>;
   count(): Promise<number>;
 };
+
+/** The query behind `listOwned` (exported so tests can ask PostgreSQL how it runs it). */
+export function ownedPage(db: Database, userId: string, { before, limit, tag }: { before?: Keyset; limit: number; tag?: string }) {
+  const tagged = tag
+    ? exists(
+        db
+          .select({ one: sql`1` })
+          .from(imageTags)
+          .innerJoin(tags, eq(tags.id, imageTags.tagId))
+          .where(and(eq(imageTags.imageId, images.id), eq(tags.name, tag))),
+      )
+    : undefined;
+  return db
+    .select({ ...getTableColumns(images), keysetAt: keysetAt(images.createdAt) })
+    .from(images)
+    .where(and(eq(images.userId, userId), before ? olderThan(images.createdAt, images.id, before) : undefined, tagged))
+    .orderBy(...newestFirst(images.createdAt, images.id))
+    .limit(limit);
+}
 
 export function createImagesRepo(database: DatabaseHandle): ImagesRepo {
   const { db, run } = database;
@@ -74,6 +99,7 @@ export function createImagesRepo(database: DatabaseHandle): ImagesRepo {
           return deleted;
         },
       ),
+    listOwned: (userId, opts) => run(() => ownedPage(db, userId, opts)),
     storageKeysInUse: (keys) =>
       run(async () => {
         // Originals by their unique key; thumbnails (`<id>.thumb.jpg`) by their image's id.

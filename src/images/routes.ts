@@ -1,14 +1,19 @@
 import { timingSafeEqual } from "node:crypto";
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
+import { unauthorized, type Principal } from "../accounts/authenticator.ts";
+import { auth, principalOf } from "../accounts/middleware.ts";
 import type { AppEnv } from "../app-env.ts";
+import type { ImageRow } from "../db/schema.ts";
 import { ApiError, imageNotFound } from "../errors.ts";
 import { clientOf } from "../http/client-ip.ts";
 import { fileResponse } from "../http/file-response.ts";
+import { cursorParam, pageOf } from "../http/pagination.ts";
 import { createRouter } from "../http/openapi.ts";
 import { readBody } from "../http/upload-body.ts";
 import { sha256Hex } from "./service.ts";
-import { deleteRoute, fileRoute, imageUrls, metadataRoute, toMetadata, uploadRoute } from "./schemas.ts";
+import { toCachedImage } from "./image-cache.ts";
+import { deleteRoute, fileRoute, imageUrls, listRoute, metadataRoute, toMetadata, uploadRoute } from "./schemas.ts";
 
 // Multipart framing around the file: boundaries, part headers, a filename. Bodies up to the file
 // limit plus this are read; anything larger is refused while streaming, before it is all read.
@@ -23,11 +28,21 @@ export function imageId(raw: string): string {
   return raw.toLowerCase();
 }
 
-/** Refuses a client over its upload rate before any of the body is read; sets RateLimit-* headers. */
+/** ALLOW_ANONYMOUS_UPLOADS=false: an upload without credentials is refused before its body is read. */
+const anonymousGate = createMiddleware<AppEnv>(async (c, next) => {
+  if (!principalOf(c) && !c.var.deps.config.ALLOW_ANONYMOUS_UPLOADS) throw unauthorized("Uploads need an account on this server: send Authorization: Bearer <token or API key>");
+  await next();
+});
+
+/**
+ * Refuses an uploader over its rate before any of the body is read; sets RateLimit-* headers.
+ * Counted per user when authenticated (all their tokens and keys together), per client address otherwise.
+ */
 const rateLimit = createMiddleware<AppEnv>(async (c, next) => {
   const { rateLimiter, config } = c.var.deps;
   if (!config.RATE_LIMIT_ENABLED) return next();
-  const d = await rateLimiter.check(clientOf(c));
+  const principal = principalOf(c);
+  const d = await rateLimiter.check(principal ? `user:${principal.user.id}` : clientOf(c));
   const headers: Record<string, string> = {
     "RateLimit-Limit": String(d.limit),
     "RateLimit-Remaining": String(d.remaining),
@@ -103,13 +118,45 @@ async function readSingleFile(c: Context<AppEnv>): Promise<File> {
   return file;
 }
 
+/**
+ * May `principal` (or an anonymous request with `token`) delete `row`? Throws the refusal.
+ * The admin may delete any image (the lost-token case); an owned image only by its owner;
+ * an anonymous one with its delete token.
+ */
+function authorizeDelete(row: ImageRow, principal: Principal | undefined, token: string | undefined) {
+  if (principal?.user.isAdmin) return;
+  if (row.userId !== null || row.deleteTokenHash === null) {
+    if (principal && principal.user.id === row.userId) return;
+    throw new ApiError("FORBIDDEN", "Only the owner can delete this image");
+  }
+  if (!token) throw new ApiError("DELETE_TOKEN_REQUIRED", "This image needs its delete_token (X-Delete-Token header) to be deleted", { field: "delete_token" });
+  const given = Buffer.from(sha256Hex(token), "hex");
+  const expected = Buffer.from(row.deleteTokenHash, "hex");
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    throw new ApiError("INVALID_DELETE_TOKEN", "The delete_token is not valid for this image", { field: "delete_token" });
+  }
+}
+
 export const imageRoutes = createRouter()
-  .openapi({ ...uploadRoute, middleware: [rateLimit, uploadSlot] as const }, async (c) => {
+  .openapi({ ...listRoute, middleware: [auth({ required: true, scope: "read" })] as const }, async (c) => {
+    const { repo, config } = c.var.deps;
+    const { cursor, limit, tag } = c.req.valid("query");
+    const rows = await repo.listOwned(principalOf(c)!.user.id, { before: cursorParam(cursor), limit: limit + 1, tag });
+    const { page, nextCursor } = pageOf(rows, limit);
+    return c.json({ images: page.map((r) => toMetadata(toCachedImage(r), config.PUBLIC_URL)), next_cursor: nextCursor }, 200);
+  })
+
+  .openapi({ ...uploadRoute, middleware: [auth({ required: false, scope: "upload" }), anonymousGate, rateLimit, uploadSlot] as const }, async (c) => {
     const { config, imageService } = c.var.deps;
     const file = await readSingleFile(c);
     if (file.size === 0) throw new ApiError("INVALID_REQUEST", "The uploaded file is empty", { field: "file" });
     if (file.size > config.maxFileBytes) throw tooLarge(config.maxFileBytes);
-    const { row, deleteToken, metadataRemoved } = await imageService.upload({ bytes: await file.bytes(), filename: file.name, clientIp: clientOf(c) });
+    const { row, deleteToken, metadataRemoved } = await imageService.upload({
+      bytes: await file.bytes(),
+      filename: file.name,
+      clientIp: clientOf(c),
+      userId: principalOf(c)?.user.id,
+    });
     c.header("Location", imageUrls(config.PUBLIC_URL, row.id).metadata);
     return c.json({ ...toMetadata(row, config.PUBLIC_URL), delete_token: deleteToken, metadata_removed: metadataRemoved }, 201);
   })
@@ -147,21 +194,12 @@ export const imageRoutes = createRouter()
     return res;
   })
 
-  .openapi(deleteRoute, async (c) => {
+  .openapi({ ...deleteRoute, middleware: [auth({ required: false, scope: "delete" })] as const }, async (c) => {
     const id = imageId(c.req.valid("param").id);
     // The header is the preferred form (query strings end up in logs); it wins when both are sent.
     const token = c.req.valid("header")["x-delete-token"] || c.req.valid("query").delete_token;
     // Authorised against the database, not the cache.
-    await c.var.deps.imageService.remove(id, (row) => {
-      if (row.userId !== null || row.deleteTokenHash === null) {
-        throw new ApiError("FORBIDDEN", "Only the owner can delete this image");
-      }
-      if (!token) throw new ApiError("DELETE_TOKEN_REQUIRED", "This image needs its delete_token (X-Delete-Token header) to be deleted", { field: "delete_token" });
-      const given = Buffer.from(sha256Hex(token), "hex");
-      const expected = Buffer.from(row.deleteTokenHash, "hex");
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-        throw new ApiError("INVALID_DELETE_TOKEN", "The delete_token is not valid for this image", { field: "delete_token" });
-      }
-    });
+    const principal = principalOf(c);
+    await c.var.deps.imageService.remove(id, (row) => authorizeDelete(row, principal, token));
     return c.body(null, 204);
   });

@@ -4,7 +4,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { ALLOWED_TYPES, type AllowedType } from "../config.ts";
 import { thumbnailFields } from "../thumbnails/schemas.ts";
 import type { CachedImage } from "./image-cache.ts";
-import { errorResponses, requestIdHeader } from "../http/openapi.ts";
+import { bearer, errorResponses, optionalBearer, requestIdHeader } from "../http/openapi.ts";
 
 const MAX_DELETE_TOKEN_CHARS = 256;
 const EXAMPLE_ID = "0b6c5f7e-3a8e-4c1e-9d2f-5b7a1c9e8d40";
@@ -88,7 +88,10 @@ export const uploadRoute = createRoute({
   summary: "Upload an image",
   description:
     "multipart/form-data with exactly one part named `file`. The body is refused while streaming once it passes the size limit (413). " +
-    "Anonymous uploads get a one-time `delete_token`.",
+    "With `Authorization: Bearer <token or API key with the upload scope>` the image is yours (`delete_token: null`; you delete it with " +
+    "the same credentials). Anonymous uploads get a one-time `delete_token`; a server with ALLOW_ANONYMOUS_UPLOADS=false refuses them (401). " +
+    "The rate limit counts per user when authenticated, per client address otherwise.",
+  security: optionalBearer,
   request: {
     body: {
       required: true,
@@ -103,7 +106,7 @@ export const uploadRoute = createRoute({
       }),
       content: { "application/json": { schema: UploadedImage } },
     },
-    ...errorResponses("INVALID_REQUEST", "INVALID_FILE_FORMAT", "FILE_TOO_LARGE", "RATE_LIMIT_EXCEEDED", "SERVICE_UNAVAILABLE"),
+    ...errorResponses("INVALID_REQUEST", "INVALID_FILE_FORMAT", "UNAUTHORIZED", "USER_INACTIVE", "FORBIDDEN", "FILE_TOO_LARGE", "RATE_LIMIT_EXCEEDED", "SERVICE_UNAVAILABLE"),
   },
 });
 
@@ -175,8 +178,12 @@ export const deleteRoute = createRoute({
   tags: ["Images"],
   summary: "Delete an image",
   description:
+    "An owned image is deleted by its owner (or the admin) with `Authorization: Bearer <token or API key with the delete scope>`; " +
+    "anyone else, and anonymous requests, get 403 FORBIDDEN. " +
     "Anonymous images need the `delete_token` from their upload: preferably in the `X-Delete-Token` header " +
-    "(query strings end up in proxy logs and browser history); `?delete_token=` also works. The header wins when both are sent.",
+    "(query strings end up in proxy logs and browser history); `?delete_token=` also works. The header wins when both are sent. " +
+    "The admin may delete any image without a token.",
+  security: optionalBearer,
   request: {
     params: ImageIdParams,
     headers: z.object({ "x-delete-token": deleteToken.openapi({ description: "The delete_token from the upload (preferred form; header names are case-insensitive)" }) }),
@@ -184,6 +191,36 @@ export const deleteRoute = createRoute({
   },
   responses: {
     204: { description: "Deleted: metadata, file and cache entries are gone", headers: requestIdHeader },
-    ...errorResponses("INVALID_REQUEST", "FORBIDDEN", "DELETE_TOKEN_REQUIRED", "INVALID_DELETE_TOKEN", "IMAGE_NOT_FOUND", "SERVICE_UNAVAILABLE"),
+    ...errorResponses("INVALID_REQUEST", "UNAUTHORIZED", "USER_INACTIVE", "FORBIDDEN", "DELETE_TOKEN_REQUIRED", "INVALID_DELETE_TOKEN", "IMAGE_NOT_FOUND", "SERVICE_UNAVAILABLE"),
+  },
+});
+
+export const ImagePage = z
+  .object({
+    images: z.array(ImageMetadata).openapi({ description: "Newest first" }),
+    next_cursor: z.string().nullable().openapi({ description: "Pass as `cursor` for the next page; null on the last page" }),
+  })
+  .openapi("ImagePage");
+
+export const listRoute = createRoute({
+  method: "get",
+  path: "/",
+  tags: ["Images"],
+  summary: "My images",
+  description:
+    "The authenticated user's images, newest first, by cursor: a page continues strictly after the last image of the previous one, " +
+    "so uploads and deletes in between never repeat or skip an image. `tag` keeps only images carrying that tag (case-insensitive). " +
+    "An API key needs the `read` scope.",
+  security: bearer,
+  request: {
+    query: z.object({
+      cursor: z.string().max(200).optional().openapi({ description: "`next_cursor` from the previous page" }),
+      limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ description: "1–100, default 20" }),
+      tag: z.string().trim().toLowerCase().min(1).max(50).optional().openapi({ example: "sunset" }),
+    }),
+  },
+  responses: {
+    200: { description: "A page of images", headers: requestIdHeader, content: { "application/json": { schema: ImagePage } } },
+    ...errorResponses("INVALID_REQUEST", "UNAUTHORIZED", "USER_INACTIVE", "FORBIDDEN", "SERVICE_UNAVAILABLE"),
   },
 });

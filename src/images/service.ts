@@ -30,7 +30,8 @@ export type ImageService = {
    * Stores the image (its metadata removed first when STRIP_METADATA is on) with its thumbnail job.
    * `metadataRemoved`: the stored bytes are not the uploaded ones because metadata was taken out.
    */
-  upload(input: { bytes: Uint8Array; filename: string | undefined; clientIp: string }): Promise<{ row: ImageRow; deleteToken: string; metadataRemoved: boolean }>;
+  /** `userId`: the owner (no delete token then: the owner deletes with their credentials). */
+  upload(input: { bytes: Uint8Array; filename: string | undefined; clientIp: string; userId?: string }): Promise<{ row: ImageRow; deleteToken: string | null; metadataRemoved: boolean }>;
   /** Deletes after `authorize(row)` (which throws to refuse), checked against the database, not a cache. */
   remove(id: string, authorize: (row: ImageRow) => void): Promise<void>;
 };
@@ -89,7 +90,7 @@ export function createImageService(d: ImageServiceDeps): ImageService {
   }
 
   return {
-    async upload({ bytes: uploaded, filename, clientIp }) {
+    async upload({ bytes: uploaded, filename, clientIp, userId }) {
       const image = await inspectImage(uploaded, { allowed: config.ALLOWED_CONTENT_TYPES, maxPixels: config.MAX_IMAGE_PIXELS });
       // What is stored is what file_size, sha256 and the ETag describe.
       const stripped = config.STRIP_METADATA ? stripMetadata(image.format, uploaded) : { bytes: uploaded, removed: [] };
@@ -99,7 +100,7 @@ export function createImageService(d: ImageServiceDeps): ImageService {
       }
       const id = crypto.randomUUID();
       const storageKey = storageKeyOf(id, image.ext);
-      const deleteToken = randomBytes(32).toString("base64url");
+      const deleteToken = userId ? null : randomBytes(32).toString("base64url");
       try {
         await storage.put(storageKey, bytes);
       } catch (err) {
@@ -118,7 +119,8 @@ export function createImageService(d: ImageServiceDeps): ImageService {
           uploadIp: clientIp,
           width: image.width,
           height: image.height,
-          deleteTokenHash: sha256Hex(deleteToken),
+          userId: userId ?? null,
+          deleteTokenHash: deleteToken === null ? null : sha256Hex(deleteToken),
           sha256: sha256Hex(bytes),
         });
       } catch (err) {

@@ -4,6 +4,9 @@ import type { Database, DatabaseHandle } from "../db/client.ts";
 import { cacheInvalidations } from "../db/schema.ts";
 import type { Invalidation } from "./log.ts";
 
+/** A committed change to cached rows: what to tell the invalidation log, and the outbox rows that carry it. */
+export type Committed = { invalidations: Invalidation[]; outboxIds: number[] };
+
 /** The channel every instance LISTENs on; each committed invalidation is NOTIFYed on it. */
 export const INVALIDATION_CHANNEL = "chitram_invalidations";
 

@@ -3,13 +3,13 @@ import type { WithSubqueryWithSelection } from "drizzle-orm/pg-core";
 import type { DatabaseHandle } from "../db/client.ts";
 import { images, thumbnailJobs } from "../db/schema.ts";
 import type { Invalidation } from "../invalidation/log.ts";
-import { outboxCte, outboxIdsOf } from "../invalidation/outbox.ts";
+import { outboxCte, outboxIdsOf, type Committed } from "../invalidation/outbox.ts";
 
 /** A job this instance holds (its lease runs until `lockedUntil`), with what it needs of the image. */
 export type ClaimedJob = { imageId: string; attempts: number; storageKey: string; contentType: string; fileSize: number };
 
 /** Every state change that shows in metadata changes the image row: its new version, for the caches. */
-export type RowChange = { invalidations: Invalidation[]; outboxIds: number[] };
+export type RowChange = Committed;
 
 export type JobCounts = { pending: number; running: number; failed: number };
 

@@ -56,6 +56,11 @@ export async function createHarness(opts: HarnessOptions): Promise<Harness> {
     DATA_DIR: dataDir,
     CACHE_ENABLED: opts.redisUrl ? "true" : "false",
     RATE_LIMIT_ENABLED: "false",
+    // argon2id at its cheapest (~1 ms): accounts are made by the hundred. Timing tests raise it.
+    PASSWORD_HASH_MEMORY_KIB: "1024",
+    PASSWORD_HASH_TIME_COST: "1",
+    // The shared databases have accounts from other tests: registration must stay open.
+    REGISTRATION_ENABLED: "true",
     ...(opts.redisUrl ? { REDIS_URL: opts.redisUrl } : {}),
     ...opts.env,
   });
