@@ -115,6 +115,7 @@ const schema = z.object({
     .default(ALLOWED_TYPES.join(","))
     .transform((s) => s.split(",").map((t) => t.trim()).filter(Boolean))
     .pipe(z.array(z.enum(ALLOWED_TYPES, { error: `expected a subset of ${ALLOWED_TYPES.join(",")}` })).min(1)),
+  ALLOW_ANONYMOUS_UPLOADS: bool.default(true),
   RATE_LIMIT_ENABLED: bool.default(true),
   RATE_LIMIT_PER_MINUTE: int(1, 1_000_000).default(10),
   RATE_LIMIT_WINDOW_SECONDS: int(1, 86_400).default(60),
@@ -233,6 +234,7 @@ export const CONFIG_HELP: ReadonlyArray<[string, string, string]> = [
   ["STRIP_METADATA", "true", "remove GPS/EXIF/XMP/IPTC/comments from stored originals (orientation and colour profile kept)"],
   ["THUMBNAIL_WORKERS", "cores - 1 (1-4)", "Workers making thumbnails on this instance; 0 = none here (jobs wait for another instance)"],
   ["THUMBNAIL_JOB_TIMEOUT_SECONDS / THUMBNAIL_MAX_ATTEMPTS", "30 / 5", "per-job time limit; attempts before a job is failed"],
+  ["ALLOW_ANONYMOUS_UPLOADS", "true", "false: the upload page asks visitors to sign in (the API refuses them once accounts exist)"],
   ["RATE_LIMIT_ENABLED / _PER_MINUTE / _WINDOW_SECONDS", "true / 10 / 60", "uploads per client"],
   ["TRUSTED_PROXIES", "empty", "CIDRs whose X-Forwarded-For is believed"],
   ["UPLOAD_CONCURRENCY_LIMIT / _TIMEOUT", "10 / 30 s", "upload slots per instance"],
