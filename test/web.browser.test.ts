@@ -230,6 +230,7 @@ describe.if(HAVE_CHROMIUM)("web pages in Chromium", () => {
     await page.click("button[type=submit]");
     await page.waitForSelector('.delete-result[data-kind="done"]');
     expect(await page.textContent(".delete-result")).toContain("Deleted.");
+    expect(await page.textContent("h1")).toBe("Image deleted");
     expect(page.url()).toBe(`${origin}/images/${big.id}/delete`); // the spent token left the address bar
     await screenshot(page, "delete-done-desktop");
     expect((await h.request(`/api/v1/images/${big.id}`)).status).toBe(404);

@@ -104,6 +104,7 @@
         form.querySelector(".token-field")?.remove();
         form.querySelector(".delete-warning")?.remove();
         for (const el of document.querySelectorAll("[data-while-present]")) el.hidden = true;
+        for (const el of document.querySelectorAll("[data-done-text]")) el.textContent = el.dataset.doneText;
         const next = document.createElement("a");
         next.href = form.dataset.after;
         next.textContent = "Upload images";

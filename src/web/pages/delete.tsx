@@ -19,7 +19,7 @@ export async function renderDeletePage(c: Context<AppEnv>, rawId: string): Promi
     c,
     <Layout ctx={ctx} title={`Delete ${meta.filename}`} script={await pageScript(ctx, "delete.js")}>
       <article class="delete-page">
-        <h1>Delete this image?</h1>
+        <h1 data-done-text="Image deleted">Delete this image?</h1>
         <div class="delete-preview">
           {meta.thumbnail_url ? <img src={meta.thumbnail_url} alt={meta.filename} /> : null}
           <p>
