@@ -92,6 +92,8 @@ export function createApp(deps: Deps) {
 
 function renderError(err: Error, c: Context<AppEnv>) {
   const apiError = toApiError(err, c);
+  // A browser outside the API (a wrong method on a page, a refused form) reads words, not JSON.
+  if (wantsHtml(c) && !c.req.path.startsWith("/api/")) return renderErrorPage(c, apiError);
   for (const [k, v] of Object.entries(apiError.headers)) c.header(k, v);
   return c.json(apiError.body(), apiError.status);
 }

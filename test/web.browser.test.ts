@@ -20,6 +20,7 @@ import { clearThumbnailJobs } from "./support/thumbnails.ts";
 // file is type-checked without the DOM library (it would change Bun's global types everywhere).
 declare const document: any;
 declare const DataTransfer: any;
+declare const ClipboardEvent: any;
 
 const FIELDS = ["page", "file", "thumbnail", "markdown", "html"] as const;
 
@@ -176,6 +177,25 @@ describe.if(HAVE_CHROMIUM)("web pages in Chromium", () => {
       "This is not a JPEG, PNG, GIF or WebP image.",
     ]);
     await screenshot(page, "upload-errors-desktop");
+    await page.setViewportSize(PHONE.viewport!);
+    await screenshot(page, "upload-errors-phone");
+    await page.close();
+  }, 60_000);
+
+  test("paste: an image pasted from the clipboard is uploaded under a name worth keeping", async () => {
+    const page = await desktop.newPage();
+    await page.goto(`${origin}/`);
+    const bytes = Array.from(await fixture("tiny.png"));
+    await page.evaluate((b) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([new Uint8Array(b)], "image.png", { type: "image/png" }));
+      document.dispatchEvent(new ClipboardEvent("paste", { clipboardData: dt, bubbles: true, cancelable: true }));
+    }, bytes);
+    await page.waitForSelector('.upload-item[data-state="done"]', { timeout: 15_000 });
+    expect(await page.textContent(".upload-name")).toMatch(/^pasted-\d{8}-\d{6}\.png$/);
+    // Dark mode, for a look at the other palette.
+    await page.emulateMedia({ colorScheme: "dark" });
+    await screenshot(page, "upload-pasted-dark-desktop");
     await page.close();
   }, 60_000);
 
@@ -240,6 +260,7 @@ describe.if(HAVE_CHROMIUM)("web pages in Chromium", () => {
     expect(await page.textContent("h1")).toBe("Not found");
     expect(await page.textContent("main")).toContain("There is no image at this address");
     await screenshot(page, "image-gone-desktop");
+    await phoneShot(`/images/${big.id}`, "image-gone");
     await context.close();
     // The token never reached the server: not in any request the browsers made.
     expect(recorder.requests.filter((u) => u.includes(token))).toEqual([]);

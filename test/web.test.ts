@@ -121,7 +121,11 @@ describe("web pages", () => {
       expect(html).toContain('<button type="submit" class="button danger">Delete image</button>');
     }
     expect((await h.request(`/api/v1/images/${up.id}`)).status).toBe(200);
-    expect((await h.request(`/images/${up.id}/delete`, { method: "POST", headers: { ...BROWSER, "Content-Type": "application/x-www-form-urlencoded" }, body: `token=${up.delete_token}` })).status).toBe(405);
+    const post = await h.request(`/images/${up.id}/delete`, { method: "POST", headers: { ...BROWSER, "Content-Type": "application/x-www-form-urlencoded" }, body: `token=${up.delete_token}` });
+    expect(post.status).toBe(405);
+    expect(post.headers.get("allow")).toBe("GET, HEAD");
+    expect(await post.text()).toContain("<h1>Not allowed here</h1>"); // a browser reads words
+    expect((await (await h.request(`/images/${up.id}/delete`, { method: "POST" })).json()).error.code).toBe("METHOD_NOT_ALLOWED");
     expect((await h.request(`/api/v1/images/${up.id}`)).status).toBe(200);
   });
 
