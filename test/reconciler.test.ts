@@ -26,7 +26,9 @@ describe.each(kinds)("storage reconciler on %s", (kind) => {
       scratch = await createScratchDatabase("reconciler");
       db = createPostgresDatabase(scratch.url);
     }
-    h = await createHarness({ db, env: { RECONCILE_GRACE_SECONDS: String(GRACE_S) } });
+    // On PGlite a private database too (databaseOptions): the shared one holds the rows of
+    // whichever test files happened to run before this one.
+    h = await createHarness({ db, env: { RECONCILE_GRACE_SECONDS: String(GRACE_S) }, ...(kind === "pglite" ? { databaseOptions: {} } : {}) });
     dir = h.deps.config.LOCAL_STORAGE_PATH;
   }, 30_000);
   afterAll(async () => {
