@@ -1,6 +1,5 @@
 import type { Context } from "hono";
 import { cors } from "hono/cors";
-import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import { adminRoutes } from "./accounts/admin-routes.ts";
 import { apiKeyRoutes } from "./accounts/api-key-routes.ts";
@@ -8,7 +7,7 @@ import { authRoutes } from "./accounts/routes.ts";
 import type { AppEnv } from "./app-env.ts";
 import type { Deps } from "./deps.ts";
 import { docsRoutes } from "./docs/routes.ts";
-import { ApiError, fromHttpException, isDatabaseUnavailable } from "./errors.ts";
+import { ApiError, toApiError } from "./errors.ts";
 import { healthRoutes } from "./health/routes.ts";
 import { methodGuard } from "./http/method-guard.ts";
 import { createRouter, ErrorEnvelope } from "./http/openapi.ts";
@@ -16,6 +15,11 @@ import { requestContext } from "./http/request-log.ts";
 import { imageRoutes } from "./images/routes.ts";
 import { tagRoutes } from "./tags/routes.ts";
 import { thumbnailRoutes } from "./thumbnails/routes.ts";
+import { csrfGuard } from "./web/csrf.ts";
+import { renderErrorPage } from "./web/pages/error.tsx";
+import { renderUploadPage } from "./web/pages/upload.tsx";
+import { wantsHtml } from "./web/render.ts";
+import { webRoutes } from "./web/routes.ts";
 
 // What a browser on another origin may send and read (CORS_ORIGINS).
 const CORS_ALLOW_HEADERS = ["Content-Type", "Authorization", "X-Delete-Token", "X-Request-Id", "Range", "If-None-Match", "If-Range"];
@@ -44,9 +48,13 @@ export function createApp(deps: Deps) {
     );
   }
   app.use(methodGuard(() => app.routes));
+  app.use(csrfGuard());
 
   let document: Record<string, unknown> | undefined;
-  app.route("/", docsRoutes({ version: deps.version, publicUrl: config.PUBLIC_URL, document: () => (document ??= openApiDocument()) }));
+  app.route(
+    "/",
+    docsRoutes({ version: deps.version, publicUrl: config.PUBLIC_URL, document: () => (document ??= openApiDocument()), uploadPage: renderUploadPage }),
+  );
   app.route("/health", healthRoutes);
   app.route("/api/v1/images", imageRoutes);
   app.route("/api/v1/images", thumbnailRoutes);
@@ -54,6 +62,7 @@ export function createApp(deps: Deps) {
   app.route("/api/v1/auth", authRoutes);
   app.route("/api/v1/api-keys", apiKeyRoutes);
   app.route("/api/v1/admin", adminRoutes);
+  app.route("/", webRoutes);
 
   app.openAPIRegistry.register("Error", ErrorEnvelope);
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
@@ -91,35 +100,22 @@ export function createApp(deps: Deps) {
     }) as unknown as Record<string, unknown>;
 
   app.notFound((c) => {
+    // A browser that followed a wrong link gets a page in words; the API's paths stay JSON.
+    if (wantsHtml(c) && !c.req.path.startsWith("/api/")) return renderErrorPage(c, new ApiError("NOT_FOUND", "No page here"));
     // No method in the message: HEAD must answer with GET's Content-Length.
     const err = new ApiError("NOT_FOUND", `No route matches ${c.req.path.slice(0, 200)}`);
     return c.json(err.body(), err.status);
   });
 
-  app.onError((err, c) => renderError(err, c, deps));
+  app.onError(renderError);
 
   return app;
 }
 
-function renderError(err: Error, c: Context<AppEnv>, deps: Deps) {
-  let apiError: ApiError;
-  if (err instanceof ApiError) {
-    apiError = err;
-  } else if (isDatabaseUnavailable(err)) {
-    deps.logger.warn("database unavailable", { request_id: c.var.requestId, error: String(err) });
-    apiError = new ApiError("SERVICE_UNAVAILABLE", "The database is unavailable; try again shortly", { reason: "database_unavailable" }, { "Retry-After": "1" });
-  } else if (err instanceof HTTPException && err.status < 500) {
-    apiError = fromHttpException(err);
-  } else {
-    // Never leak a stack or SQL to the client; log it with the request id instead.
-    deps.logger.error("unhandled error", {
-      request_id: c.var.requestId,
-      method: c.req.method,
-      path: c.req.path,
-      error: err instanceof Error ? (err.stack ?? err.message) : String(err),
-    });
-    apiError = new ApiError("INTERNAL_ERROR", "Internal server error", { request_id: c.var.requestId });
-  }
+function renderError(err: Error, c: Context<AppEnv>) {
+  const apiError = toApiError(err, c);
+  // A browser outside the API (a wrong method on a page, a refused form) reads words, not JSON.
+  if (wantsHtml(c) && !c.req.path.startsWith("/api/")) return renderErrorPage(c, apiError);
   for (const [k, v] of Object.entries(apiError.headers)) c.header(k, v);
   // Every 401 tells the client how to authenticate (RFC 9110 requires the challenge).
   if (apiError.status === 401 && !apiError.headers["WWW-Authenticate"]) c.header("WWW-Authenticate", "Bearer");

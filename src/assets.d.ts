@@ -51,3 +51,16 @@ declare module "omggif" {
     decodeAndBlitFrameRGBA(frame: number, pixels: Uint8Array | Uint8ClampedArray): void;
   }
 }
+// The web pages' own assets (src/web/assets.ts): embedded files, served as they are.
+declare module "*.client.js" {
+  const path: string;
+  export default path;
+}
+declare module "*.css" {
+  const path: string;
+  export default path;
+}
+declare module "*.svg" {
+  const path: string;
+  export default path;
+}

@@ -1,5 +1,7 @@
+import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { AppEnv } from "./app-env.ts";
 
 /** Every code the API answers with, and its HTTP status (the OpenAPI document is generated from this table). */
 export const ERROR_STATUS = {
@@ -116,4 +118,27 @@ export function fromHttpException(err: HTTPException): ApiError {
   };
   const code = byStatus[err.status] ?? (err.status < 500 ? "INVALID_REQUEST" : "INTERNAL_ERROR");
   return new ApiError(code, code === "INTERNAL_ERROR" ? "Internal server error" : err.message || code);
+}
+
+/**
+ * Any error a handler threw, as the ApiError the client gets (JSON from the API, a page from the
+ * web router): unavailable databases become 503, Hono's own exceptions keep their status, and
+ * anything else is logged with the request id and becomes a 500 that leaks nothing.
+ */
+export function toApiError(err: Error, c: Context<AppEnv>): ApiError {
+  if (err instanceof ApiError) return err;
+  const { logger } = c.var.deps;
+  if (isDatabaseUnavailable(err)) {
+    logger.warn("database unavailable", { request_id: c.var.requestId, error: String(err) });
+    return new ApiError("SERVICE_UNAVAILABLE", "The database is unavailable; try again shortly", { reason: "database_unavailable" }, { "Retry-After": "1" });
+  }
+  if (err instanceof HTTPException && err.status < 500) return fromHttpException(err);
+  // Never leak a stack or SQL to the client; log it with the request id instead.
+  logger.error("unhandled error", {
+    request_id: c.var.requestId,
+    method: c.req.method,
+    path: c.req.path,
+    error: err.stack ?? err.message,
+  });
+  return new ApiError("INTERNAL_ERROR", "Internal server error", { request_id: c.var.requestId });
 }

@@ -143,6 +143,15 @@ describe("single binary", () => {
         expect(`${ref[1]} ${asset.status} ${(await asset.text()).length > 200}`).toBe(`${ref[1]} 200 true`);
       }
       expect((await (await fetch(`${r.url}/openapi.json`)).json()).openapi).toBe("3.1.0");
+      // So are the web pages' style sheet, scripts and icon.
+      const upload = await fetch(`${r.url}/`, { headers: { Accept: "text/html" } });
+      expect(upload.headers.get("content-type")).toContain("text/html");
+      const assets = [...(await upload.text()).matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((m) => m[1]!.replace(/&amp;/g, "&"));
+      expect(assets.length).toBeGreaterThanOrEqual(4);
+      for (const ref of assets) {
+        const asset = await fetch(`${r.url}${ref}`);
+        expect(`${ref} ${asset.status} ${(await asset.text()).length > 200}`).toBe(`${ref} 200 true`);
+      }
       // A second binary on the same data folder refuses (flock through bun:ffi works compiled too).
       const second = Bun.spawn([join(r.dir, "chitram")], {
         cwd: r.dir,

@@ -1,4 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { AppEnv } from "../app-env.ts";
+import { wantsHtml } from "../web/render.ts";
 import { createRouter, errorResponses, requestIdHeader } from "../http/openapi.ts";
 import { DOCS_ASSETS, DOCS_CSP, docsPage, type DocsAsset } from "./assets.ts";
 
@@ -18,9 +21,16 @@ const indexRoute = createRoute({
   method: "get",
   path: "/",
   tags: ["Documentation"],
-  summary: "Where things are",
+  summary: "Where things are (JSON), or the upload page (browsers)",
+  description:
+    "Content-negotiated: a client whose `Accept` prefers `text/html` (a browser) gets the upload page; everything else, " +
+    "`*/*` and no `Accept` included, gets the JSON index. The other web pages (`/images/{id}`, `/tools`, …) are for people and not part of this document.",
   responses: {
-    200: { description: "Links to the documentation, the OpenAPI document and the health report", headers: requestIdHeader, content: { "application/json": { schema: ApiIndex } } },
+    200: {
+      description: "Links to the documentation, the OpenAPI document and the health report; or the upload page",
+      headers: requestIdHeader.extend({ Vary: z.string().openapi({ description: "Accept (and Cookie for the page)", example: "Accept" }) }),
+      content: { "application/json": { schema: ApiIndex }, "text/html": { schema: z.string() } },
+    },
     ...errorResponses(),
   },
 });
@@ -70,15 +80,22 @@ const assetRoute = createRoute({
 });
 
 /**
- * `/`, `/openapi.json`, `/docs` and its assets. `document` builds the OpenAPI document of the
+ * `/` (JSON index, or the upload page for browsers), `/openapi.json`, `/docs` and its assets. `document` builds the OpenAPI document of the
  * whole app (called once, after every route is registered); `publicUrl` prefixes the page's links.
  */
-export function docsRoutes(opts: { version: string; publicUrl: string | undefined; document: () => Record<string, unknown> }) {
+export function docsRoutes(opts: {
+  version: string;
+  publicUrl: string | undefined;
+  document: () => Record<string, unknown>;
+  uploadPage: (c: Context<AppEnv>) => Promise<Response>;
+}) {
   const base = opts.publicUrl ?? "";
   return createRouter()
-    .openapi(indexRoute, (c) =>
-      c.json({ name: "chitram" as const, version: opts.version, docs: `${base}/docs`, openapi: `${base}/openapi.json`, health: `${base}/health` }, 200),
-    )
+    .openapi(indexRoute, async (c) => {
+      c.header("Vary", "Accept");
+      if (wantsHtml(c)) return (await opts.uploadPage(c)) as never;
+      return c.json({ name: "chitram" as const, version: opts.version, docs: `${base}/docs`, openapi: `${base}/openapi.json`, health: `${base}/health` }, 200);
+    })
     .openapi(openapiRoute, (c) => c.json(opts.document(), 200))
     .openapi(docsRoute, (c) => c.html(docsPage(base), 200, { "Content-Security-Policy": DOCS_CSP, "Cache-Control": "no-cache" }))
     .openapi(assetRoute, (c) => {

@@ -4,8 +4,9 @@
 import { serveOptions } from "../../src/server.ts";
 import type { Harness } from "./harness.ts";
 
-export function serveHarness(h: Harness) {
-  const server = Bun.serve(serveOptions({ ...h.deps.config, HOST: "127.0.0.1", PORT: 0 }, h.app, h.deps.logger));
+/** `port`: a port chosen beforehand (e.g. one that PUBLIC_URL names); a spare one otherwise. */
+export function serveHarness(h: Harness, port = 0) {
+  const server = Bun.serve(serveOptions({ ...h.deps.config, HOST: "127.0.0.1", PORT: port }, h.app, h.deps.logger));
   return { url: `http://127.0.0.1:${server.port}`, port: server.port!, stop: () => server.stop(true) };
 }
 

@@ -55,7 +55,8 @@ const pgBinariesProblem = !pgBinDir
 export const postgresProblem = await probePostgres();
 export const redisProblem = redisServerBinary ? undefined : "redis-server is not installed";
 
-function gate(name: string, problem: string | undefined): boolean {
+/** True when the service is there; in CI a missing one throws (the run fails), elsewhere its tests skip, saying so. */
+export function gate(name: string, problem: string | undefined): boolean {
   if (!problem) return true;
   if (IN_CI) throw new Error(`${name} is required in CI but unavailable: ${problem}`);
   console.warn(`[skip] ${name} unavailable (${problem}); tests that need it are skipped`);
