@@ -40,3 +40,27 @@ test("a call that outlives the deadline is answered with QueryDeadlineError; its
   expect(continued).toBe(true); // its continuation ran
   expect(await run(async () => 2)).toBe(2); // and the slot came back
 });
+
+test("a deadlock victim (40P01) or serialization failure (40001) is run again, at most twice; other errors are not", async () => {
+  const run = createQueryRunner(2, 5_000);
+  const failing = (code: string, times: number) => {
+    let calls = 0;
+    return {
+      calls: () => calls,
+      fn: async () => {
+        calls++;
+        if (calls <= times) throw Object.assign(new Error(code), { cause: { code } });
+        return "ok";
+      },
+    };
+  };
+  const deadlock = failing("40P01", 2);
+  expect(await run(deadlock.fn)).toBe("ok");
+  expect(deadlock.calls()).toBe(3);
+  const stubborn = failing("40001", 5);
+  expect(await run(stubborn.fn).catch((e: Error) => e.message)).toBe("40001");
+  expect(stubborn.calls()).toBe(3);
+  const other = failing("23505", 1);
+  expect(await run(other.fn).catch((e: Error) => e.message)).toBe("23505");
+  expect(other.calls()).toBe(1);
+});

@@ -43,7 +43,7 @@ export function createQueryRunner(maxInFlight: number, timeoutMs: number): Query
       if (err instanceof SemaphoreTimeout) throw new QueryDeadlineError(timeoutMs, false);
       throw err;
     }
-    const settled = fn().finally(release);
+    const settled = withRetries(fn).finally(release);
     const call = (then ? settled.then(then) : settled) as Promise<U>;
     const left = timeoutMs - (performance.now() - startedAt);
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -57,4 +57,29 @@ export function createQueryRunner(maxInFlight: number, timeoutMs: number): Query
       call.catch(() => {}); // a call that fails after its deadline has nobody left to tell
     }
   };
+}
+
+// A deadlock victim (40P01) or a serialization failure (40001) took no effect: every call here is
+// one statement or an idempotent sequence of them, so running it again is safe. Lock orders are
+// kept consistent (see thumbnails/jobs.ts); this is the net under what was not foreseen.
+const RETRYABLE = new Set(["40P01", "40001"]);
+const MAX_RETRIES = 2;
+
+function retryable(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && RETRYABLE.has(code)) return true;
+  }
+  return false;
+}
+
+async function withRetries<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (attempt >= MAX_RETRIES || !retryable(err)) throw err;
+      await Bun.sleep(5 + Math.random() * 20);
+    }
+  }
 }

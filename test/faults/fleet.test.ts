@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { makePng } from "../support/images.ts";
 import { startChitram, type ChitramProcess } from "../support/process.ts";
 import { startTestRedis, type TestRedis } from "../support/redis-server.ts";
-import { HAVE_POSTGRES, HAVE_REDIS, TEST_DATABASE_URL } from "../support/services.ts";
+import { createScratchDatabase, HAVE_POSTGRES, HAVE_REDIS } from "../support/services.ts";
 
 type Image = { id: string; delete_token: string };
 
@@ -17,15 +17,18 @@ describe.if(HAVE_POSTGRES && HAVE_REDIS)("a fleet of two processes under Redis c
   let a: ChitramProcess;
   let b: ChitramProcess;
   let storage: string;
+  let scratch: Awaited<ReturnType<typeof createScratchDatabase>>;
   beforeAll(async () => {
     redis = await startTestRedis();
     storage = mkdtempSync(join(tmpdir(), "chitram-fleet-"));
-    const env = { DATABASE_URL: TEST_DATABASE_URL, REDIS_URL: redis.url, LOCAL_STORAGE_PATH: storage };
+    scratch = await createScratchDatabase("fleet"); // its reconciler sees only this fleet's rows
+    const env = { DATABASE_URL: scratch.url, REDIS_URL: redis.url, LOCAL_STORAGE_PATH: storage };
     [a, b] = await Promise.all([startChitram({ env }), startChitram({ env })]);
   }, 60_000);
   afterAll(async () => {
     await Promise.all([a?.destroy(), b?.destroy()]);
     await redis.stop();
+    await scratch?.drop();
     rmSync(storage, { recursive: true, force: true });
   }, 30_000);
 
@@ -106,6 +109,8 @@ describe.if(HAVE_POSTGRES && HAVE_REDIS)("a fleet of two processes under Redis c
     };
     await Promise.all([...Array.from({ length: 4 }, (_, n) => worker(n)), chaos]);
     console.log(`fleet chaos: ${JSON.stringify({ ...stats, chaos: stats.chaos.join(",") })}`);
+    // Whatever either process logged as an error (the cause of any 500) goes with the report.
+    for (const p of [a, b]) for (const e of p.logEntries().filter((l) => l.level === "error")) console.log(`${p === a ? "a" : "b"}: ${JSON.stringify(e).slice(0, 2000)}`);
     expect(stats.deletes).toBeGreaterThan(20);
     expect(stats.reads).toBeGreaterThan(200);
     expect(stats.hits).toBeGreaterThan(0); // the cache was really in play
