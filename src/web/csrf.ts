@@ -27,7 +27,7 @@ async function checkOrigin(c: Context<AppEnv>): Promise<void> {
   try {
     await check(c, async () => {});
   } catch (err) {
-    if (err instanceof HTTPException) throw new ApiError("FORBIDDEN", "Refused: this request came from another site", { reason: "csrf_origin" });
+    if (err instanceof HTTPException) throw new ApiError("FORBIDDEN", "Refused: this request came from another site. Nothing was changed.", { reason: "csrf_origin" });
     throw err;
   }
 }
@@ -53,7 +53,7 @@ export function csrfGuard() {
     await checkOrigin(c);
     const session = await requestSession(c);
     if (session && !tokenMatches(await sentToken(c), session.csrfToken)) {
-      throw new ApiError("FORBIDDEN", "Refused: the page's security token is missing or out of date; reload the page and try again", { reason: "csrf_token" });
+      throw new ApiError("FORBIDDEN", "Refused: the page's security token is missing or out of date. Nothing was changed; reload the page and try again.", { reason: "csrf_token" });
     }
     return next();
   });

@@ -32,13 +32,15 @@ export async function pageContext(c: Context<AppEnv>): Promise<PageContext> {
 
 export type NavKey = "upload" | "me" | "keys" | "tools";
 
+type NavItem = { key: NavKey; href: string; label: string; /** What phones show, where the label does not fit. */ short?: string };
+
 /** The main navigation: the signed-in user's pages appear with a session. */
-export function navItems(ctx: PageContext): Array<{ key: NavKey; href: string; label: string }> {
-  const items: Array<{ key: NavKey; href: string; label: string }> = [{ key: "upload", href: `${ctx.base}/`, label: "Upload" }];
+export function navItems(ctx: PageContext): NavItem[] {
+  const items: NavItem[] = [{ key: "upload", href: `${ctx.base}/`, label: "Upload" }];
   if (ctx.session) {
     items.push({ key: "me", href: `${ctx.base}/me`, label: "My images" }, { key: "keys", href: `${ctx.base}/keys`, label: "API keys" });
   }
-  items.push({ key: "tools", href: `${ctx.base}/tools`, label: "ShareX & scripts" });
+  items.push({ key: "tools", href: `${ctx.base}/tools`, label: "ShareX & scripts", short: "Tools" });
   return items;
 }
 
@@ -84,7 +86,16 @@ export const Layout: FC<{ ctx: PageContext; title: string; current?: NavKey; scr
           <ul>
             {navItems(ctx).map((item) => (
               <li>
-                <a href={item.href} aria-current={item.key === current ? "page" : undefined}>{item.label}</a>
+                <a href={item.href} aria-current={item.key === current ? "page" : undefined}>
+                  {item.short ? (
+                    <>
+                      <span class="label-long">{item.label}</span>
+                      <span class="label-short">{item.short}</span>
+                    </>
+                  ) : (
+                    item.label
+                  )}
+                </a>
               </li>
             ))}
           </ul>
