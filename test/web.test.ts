@@ -83,7 +83,7 @@ describe("web pages", () => {
       // Any other version (an old page) revalidates instead of keeping today's file for a year.
       expect((await h.request(a.replace(/\?v=.*/, "?v=old"))).headers.get("cache-control")).toBe("no-cache");
     }
-    const scripts = await Promise.all(["common", "upload", "delete"].map(async (n) => (await h.request(`/assets/${n}.js`)).text()));
+    const scripts = await Promise.all(["common", "upload", "delete", "gallery", "keys", "tags"].map(async (n) => (await h.request(`/assets/${n}.js`)).text()));
     for (const s of scripts) expect(s).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(|new Function|https?:\/\//);
     expect((await h.request("/assets/evil.js", { headers: BROWSER })).status).toBe(404);
   });
