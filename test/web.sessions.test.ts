@@ -338,6 +338,32 @@ describe("sessions, the account pages and CSRF", () => {
     expect(await visitor.text()).toContain("Sign in first");
   });
 
+  test("the gallery pages by cursor without JavaScript too (the Load more link), within a tag; bad cursors and tags are 400 pages", async () => {
+    const b = await signedUp();
+    const ids: string[] = [];
+    for (let i = 0; i < 26; i++) {
+      const up = await (await uploadAs(b)).json();
+      ids.unshift(up.id); // newest first
+      if (i % 2 === 0) expect((await call(b, `/api/v1/images/${up.id}/tags`, json({ tag: "even" }))).status).toBe(201);
+    }
+    const shown = (html: string) => [...html.matchAll(/<li class="card" data-image-id="([^"]+)"/g)].map((m) => m[1]);
+    const first = await load(b, "/me");
+    expect(shown(first.html)).toEqual(ids.slice(0, 24));
+    const next = /<a id="load-more" class="button" href="([^"]+)"/.exec(first.html)![1]!.replace(/&amp;/g, "&");
+    expect(first.html).toContain(`data-next-cursor="${new URL(next, ORIGIN).searchParams.get("cursor")}"`);
+    const second = await load(b, next);
+    expect(shown(second.html)).toEqual(ids.slice(24));
+    expect(second.html).toContain('<a id="load-more" class="button" hidden="">');
+    const even = await load(b, "/me?tag=EVEN");
+    expect(shown(even.html)).toEqual(ids.filter((_, i) => i % 2 === 1));
+    expect(even.html).toContain("<title>My images tagged even · chitram</title>");
+    for (const path of ["/me?cursor=nope", "/me?tag=x", `/me?tag=${"x".repeat(51)}`]) {
+      const res = await h.request(path, { headers: { ...BROWSER, ...cookieHeader(b) } });
+      expect(`${path} ${res.status}`).toBe(`${path} 400`);
+      expect(await res.text()).toContain("<h1>That request did not make sense</h1>");
+    }
+  });
+
   test("the keys page lists keys (never the key itself), newest first", async () => {
     const b = await signedUp();
     const a1 = await (await call(b, "/api/v1/api-keys", json({ name: "first", scopes: ["read"] }))).json();

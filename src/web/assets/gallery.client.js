@@ -44,7 +44,7 @@
   async function loadMore() {
     if (loading || !cursor) return;
     loading = true;
-    more.disabled = true;
+    more.setAttribute("aria-disabled", "true");
     status.textContent = "Loading more images…";
     const params = new URLSearchParams({ cursor, limit: list.dataset.pageSize });
     if (list.dataset.tag) params.set("tag", list.dataset.tag);
@@ -55,7 +55,7 @@
       res = { status: 0, ok: false, error: null };
     }
     loading = false;
-    more.disabled = false;
+    more.removeAttribute("aria-disabled");
     if (!res.ok) {
       status.textContent = `${describe(res.status, res.error)} Press “Load more” to try again.`;
       return;
@@ -64,6 +64,11 @@
     for (const meta of res.body.images) if (!known.has(meta.id)) list.append(card(meta));
     cursor = res.body.next_cursor;
     more.hidden = !cursor;
+    if (cursor) {
+      params.set("cursor", cursor);
+      params.delete("limit");
+      more.href = `${base}/me?${params}`;
+    }
     status.textContent = cursor ? `${list.children.length} images shown.` : `All ${list.children.length} images shown.`;
     // A short page may leave the button in view, which the observer does not report again.
     if (cursor) requestAnimationFrame(checkInView);
@@ -74,7 +79,11 @@
     if (!more.hidden && r.top < window.innerHeight + 600) loadMore();
   }
 
-  more.addEventListener("click", loadMore);
+  // The link pages without JavaScript; here the next page joins this one.
+  more.addEventListener("click", (event) => {
+    event.preventDefault();
+    loadMore();
+  });
   const observer = "IntersectionObserver" in window ? new IntersectionObserver((entries) => entries.some((e) => e.isIntersecting) && loadMore(), { rootMargin: "600px 0px" }) : null;
   if (observer) observer.observe(more);
 

@@ -4,7 +4,7 @@ import type { AppEnv } from "../../app-env.ts";
 import { ApiError } from "../../errors.ts";
 import { toCachedImage } from "../../images/image-cache.ts";
 import { toMetadata, type ImageMetadata } from "../../images/schemas.ts";
-import { pageOf } from "../../http/pagination.ts";
+import { cursorParam, pageOf } from "../../http/pagination.ts";
 import { TagName } from "../../tags/schemas.ts";
 import { formatBytes, formatDate } from "../components.tsx";
 import { Layout, pageContext, pageScript, type PageContext } from "../layout.tsx";
@@ -101,9 +101,11 @@ export async function renderGalleryPage(c: Context<AppEnv>, session: Session): P
     if (!parsed.success) throw new ApiError("INVALID_REQUEST", "That is not a tag name: tags are 2 to 50 characters.");
     tag = parsed.data;
   }
+  // ?cursor= is the "Load more" link's, for browsers without JavaScript (the script loads pages in place).
+  const before = cursorParam(c.req.query("cursor"));
   const userId = session.user.id;
   const [rows, ownTags, ctx] = await Promise.all([
-    repo.listOwned(userId, { limit: GALLERY_PAGE_SIZE + 1, tag }),
+    repo.listOwned(userId, { before, limit: GALLERY_PAGE_SIZE + 1, tag }),
     tags.ofOwner(userId, MAX_FILTER_TAGS),
     pageContext(c),
   ]);
@@ -146,9 +148,14 @@ export async function renderGalleryPage(c: Context<AppEnv>, session: Session): P
         )}
       </p>
       <div class="gallery-more">
-        <button type="button" id="load-more" class="button" hidden={nextCursor === null}>
+        <a
+          id="load-more"
+          class="button"
+          href={nextCursor ? `${ctx.base}/me?${new URLSearchParams({ ...(tag ? { tag } : {}), cursor: nextCursor })}` : undefined}
+          hidden={nextCursor === null}
+        >
           Load more
-        </button>
+        </a>
         <p id="gallery-status" class="hint" role="status"></p>
       </div>
       <template id="card-template">
