@@ -148,6 +148,7 @@ describe.if(HAVE_CHROMIUM)("account pages in Chromium", () => {
     expect(desktopPage.url()).toBe(`${origin}/me`);
     await screenshot(desktopPage, "me-empty-desktop");
     await desktopPage.close();
+    await phoneShot("/", "upload-signed-in");
     // The login page as a visitor sees it, desktop.
     const visitor = await browser.newContext(DESKTOP);
     recordRequests(visitor, recorder);
@@ -455,6 +456,7 @@ setTimeout(() => document.getElementById("f").submit(), 300);
     expect(await page.$("#upload-form")).toBeNull();
     await screenshot(page, "upload-sign-in-first-desktop");
     await page.goto(`${closedOrigin}/tools`);
+    expect(await page.$("a[download]")).toBeNull();
     await screenshot(page, "tools-sign-in-first-desktop");
     await page.goto(`${closedOrigin}/login`);
     expect(await page.$('a[href^="/register"]')).toBeNull();
@@ -462,7 +464,7 @@ setTimeout(() => document.getElementById("f").submit(), 300);
     const p = await browser.newContext(PHONE);
     recordRequests(p, closedRecorder);
     const pp = await p.newPage();
-    for (const [path, name] of [["/register", "register-closed"], ["/", "upload-sign-in-first"]]) {
+    for (const [path, name] of [["/register", "register-closed"], ["/", "upload-sign-in-first"], ["/tools", "tools-sign-in-first"], ["/login?signed_out", "login-signed-out"]]) {
       await pp.goto(`${closedOrigin}${path}`);
       await screenshot(pp, `${name}-phone`);
     }

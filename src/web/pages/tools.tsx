@@ -99,7 +99,7 @@ export async function renderToolsPage(c: Context<AppEnv>): Promise<Response> {
         <h2 id="script-title">curl and Flameshot (Linux, macOS)</h2>
         <p>
           A small shell script around curl: it prints each image’s direct link and copies it to the clipboard
-          {mode === "keyed" ? "" : ", and prints the delete link"}.
+          {mode === "anonymous" ? ", and prints the delete link" : ""}.
         </p>
         <DownloadButton ctx={ctx} mode={mode} filename={SCRIPT_FILENAME} />
         <pre><code>{`chmod +x ${SCRIPT_FILENAME}\n./${SCRIPT_FILENAME} cat.jpg dog.png\nflameshot gui --raw | ./${SCRIPT_FILENAME}`}</code></pre>
@@ -107,12 +107,12 @@ export async function renderToolsPage(c: Context<AppEnv>): Promise<Response> {
       </section>
       <section class="tool" aria-labelledby="curl-title">
         <h2 id="curl-title">Just curl</h2>
-        {mode === "keyed" ? (
+        {mode !== "anonymous" ? (
           <LinkField
             id="curl-upload"
             label="Upload"
             value={`curl -H "Authorization: Bearer KEY" -F file=@cat.jpg ${options.base}/api/v1/images/upload`}
-            hint="KEY is an API key with the upload scope, from the API keys page."
+            hint={mode === "keyed" ? "KEY is an API key with the upload scope, from the API keys page." : "KEY is an API key with the upload scope: sign in to make one."}
           />
         ) : (
           <>
