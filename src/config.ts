@@ -250,7 +250,7 @@ export const CONFIG_HELP: ReadonlyArray<[string, string, string]> = [
   ["ALLOW_ANONYMOUS_UPLOADS", "true", "false: uploads need a bearer token (401 otherwise)"],
   ["REGISTRATION_ENABLED", "unset", "unset: open until the first account (the admin) exists; true: always open; false: closed"],
   ["JWT_SECRET_KEY", "unset", "HS256 key, at least 32 characters; unset: generated once and kept in the database"],
-  ["JWT_EXPIRE_MINUTES", "1440", "access token lifetime"],
+  ["JWT_EXPIRE_MINUTES", "1440", "how long a sign-in lasts (access tokens, browser sessions)"],
   ["PASSWORD_HASH_MEMORY_KIB / _TIME_COST", "65536 / 2", "argon2id cost"],
   ["RATE_LIMIT_ENABLED / _PER_MINUTE / _WINDOW_SECONDS", "true / 10 / 60", "uploads per user (authenticated) or per client"],
   ["LOGIN_RATE_LIMIT_PER_CLIENT / _PER_ACCOUNT / _WINDOW_SECONDS", "20 / 5 / 300", "login attempts per client address and per email (also caps register and password-reset per client)"],

@@ -23,7 +23,7 @@ import { createThumbnailPool, type ThumbnailPool } from "./thumbnails/pool.ts";
 import { createThumbnailRunner, type ThumbnailRunner } from "./thumbnails/runner.ts";
 import { StartupError } from "./startup-error.ts";
 import { VERSION } from "./version.ts";
-import { noSessions, type SessionReader } from "./web/session.ts";
+import type { SessionReader } from "./web/session.ts";
 
 /** Everything a request handler may use, built once at boot and injected into `createApp`. */
 export type Deps = {
@@ -49,7 +49,7 @@ export type Deps = {
   rateLimiter: RateLimiter;
   uploadSlots: UploadSlots;
   clientIp: ClientIpResolver;
-  /** Finds the signed-in user behind a session cookie (pages, CSRF guard); nobody until accounts exist. */
+  /** Finds the session behind a session cookie (pages, CSRF guard, the API routes' auth): `accounts.sessions`. */
   sessions: SessionReader;
   /**
    * Starts the background work (storage reconciler, thumbnail jobs) once the server is up: a
@@ -70,8 +70,6 @@ export type BuildOptions = {
   redisStartupWaitMs?: number;
   /** Tuning of the invalidation channel and relay (tests shorten the heartbeat). */
   invalidations?: Partial<InvalidationsOptions>;
-  /** Another session lookup (tests of the CSRF guard and of signed-in pages). */
-  sessions?: SessionReader;
 };
 
 const CHANNEL_STARTUP_WAIT_MS = 5_000;
@@ -205,7 +203,7 @@ export async function buildDeps(config: Config, opts: BuildOptions = {}): Promis
     rateLimiter,
     uploadSlots: createUploadSlots(config.UPLOAD_CONCURRENCY_LIMIT, config.UPLOAD_CONCURRENCY_TIMEOUT * 1000),
     clientIp: createClientIpResolver(config.TRUSTED_PROXIES),
-    sessions: opts.sessions ?? noSessions,
+    sessions: async (value) => (await accounts.sessions.read(value)) ?? null,
     startBackground() {
       reconciler.start();
       thumbnails.start();

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { WEB_ASSET_NAMES } from "../src/web/assets.ts";
 import { fixture, makePng } from "./support/images.ts";
 import { startServerProcess, type ServerProcess } from "./support/process.ts";
 import { spareTcpPort, startTestRedis, type TestRedis } from "./support/redis-server.ts";
@@ -152,6 +153,12 @@ describe("single binary", () => {
         const asset = await fetch(`${r.url}${ref}`);
         expect(`${ref} ${asset.status} ${(await asset.text()).length > 200}`).toBe(`${ref} 200 true`);
       }
+      // Every page script (the account pages' too), and the sign-in page.
+      for (const name of WEB_ASSET_NAMES) {
+        const asset = await fetch(`${r.url}/assets/${name}`);
+        expect(`${name} ${asset.status} ${(await asset.text()).length > 200}`).toBe(`${name} 200 true`);
+      }
+      expect(await (await fetch(`${r.url}/login`, { headers: { Accept: "text/html" } })).text()).toContain('<form method="post" action="/login"');
       // A second binary on the same data folder refuses (flock through bun:ffi works compiled too).
       const second = Bun.spawn([join(r.dir, "chitram")], {
         cwd: r.dir,

@@ -1,17 +1,14 @@
 // The web pages through HTTP, in process: what each page says, its security headers, what it
-// references, errors as pages, the tool files, and the CSRF guard and signed-in layout that the
-// account pages will rely on. The browser itself is in web.browser.test.ts.
+// references, errors as pages, the tool files. Sessions, the account pages and CSRF are in
+// web.sessions.test.ts; the browser itself is in web.browser.test.ts.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { Hono } from "hono";
-import type { AppEnv } from "../src/app-env.ts";
 import type { Deps } from "../src/deps.ts";
 import { imageLinks } from "../src/web/links.ts";
 import { pageCsp } from "../src/web/render.ts";
-import { SESSION_COOKIE, sessionCookieOptions, setSessionCookie, type Session, type SessionReader } from "../src/web/session.ts";
 import { sharexConfig, uploadScript } from "../src/web/sharex.ts";
 import { register } from "./support/accounts.ts";
 import { createHarness, type Harness } from "./support/harness.ts";
-import { fixture, makePng } from "./support/images.ts";
+import { fixture } from "./support/images.ts";
 
 const BROWSER = { Accept: "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8" };
 
@@ -86,7 +83,7 @@ describe("web pages", () => {
       // Any other version (an old page) revalidates instead of keeping today's file for a year.
       expect((await h.request(a.replace(/\?v=.*/, "?v=old"))).headers.get("cache-control")).toBe("no-cache");
     }
-    const scripts = await Promise.all(["common", "upload", "delete"].map(async (n) => (await h.request(`/assets/${n}.js`)).text()));
+    const scripts = await Promise.all(["common", "upload", "delete", "gallery", "keys", "tags"].map(async (n) => (await h.request(`/assets/${n}.js`)).text()));
     for (const s of scripts) expect(s).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(|new Function|https?:\/\//);
     expect((await h.request("/assets/evil.js", { headers: BROWSER })).status).toBe(404);
   });
@@ -263,89 +260,3 @@ describe("web pages without PUBLIC_URL, or under a path", () => {
     }
   }, 30_000);
 });
-
-describe("sessions and CSRF (the seam for the account pages)", () => {
-  const session: Session = { user: { id: crypto.randomUUID(), email: "ada@example.com", isAdmin: false }, csrfToken: "csrf-token-of-ada-0123456789abcdef" };
-  const sessions: SessionReader = async (value) => (value === "ada-session" ? session : null);
-  let h: Harness;
-  beforeAll(async () => {
-    h = await createHarness({ db: "pglite", env: { PUBLIC_URL: "https://img.example.com" }, build: { sessions } });
-  }, 30_000);
-  afterAll(() => h.close());
-
-  const cookie = (value = "ada-session") => ({ Cookie: `${SESSION_COOKIE}=${value}` });
-
-  test("a signed-in layout: the user, their pages in the nav, sign-out with the token, the token for scripts", async () => {
-    const html = await (await h.request("/", { headers: { ...BROWSER, ...cookie() } })).text();
-    expect(html).toContain('<span class="account-email">ada@example.com</span>');
-    expect(html).toContain('<a href="/me">My images</a>');
-    expect(html).toContain('<a href="/keys">API keys</a>');
-    expect(html).toContain(`<input type="hidden" name="_csrf" value="${session.csrfToken}"/>`);
-    expect(html).toContain(`<meta name="csrf-token" content="${session.csrfToken}"/>`);
-    expect(html).not.toContain("without an account");
-    const visitor = await (await h.request("/", { headers: { ...BROWSER, ...cookie("someone-else") } })).text();
-    expect(visitor).not.toContain("account-email");
-    expect(visitor).not.toContain("csrf-token");
-  });
-
-  test("with the session cookie, a state change from another site is refused, whatever its token", async () => {
-    const up = await uploadOne(h, "tiny.png");
-    const attempts: Array<Record<string, string>> = [
-      { "Sec-Fetch-Site": "cross-site", Origin: "https://evil.example" },
-      { "Sec-Fetch-Site": "same-site", Origin: "https://sub.img.example.com" },
-      { Origin: "https://evil.example" },
-      {},
-    ];
-    for (const headers of attempts) {
-      const res = await h.request(`/api/v1/images/${up.id}`, {
-        method: "DELETE",
-        headers: { ...cookie(), ...headers, "X-CSRF-Token": session.csrfToken, "X-Delete-Token": up.delete_token },
-      });
-      expect(`${JSON.stringify(headers)} ${res.status}`).toBe(`${JSON.stringify(headers)} 403`);
-      expect((await res.json()).error).toMatchObject({ code: "FORBIDDEN", details: { reason: "csrf_origin" } });
-    }
-    expect((await h.request(`/api/v1/images/${up.id}`)).status).toBe(200);
-    // Without the cookie nothing ambient is at stake: the delete token decides.
-    expect((await h.request(`/api/v1/images/${up.id}`, { method: "DELETE", headers: { Origin: "https://evil.example", "X-Delete-Token": up.delete_token } })).status).toBe(204);
-  });
-
-  test("from this origin, the session's token is required: header for fetches and uploads, _csrf for forms", async () => {
-    const same = { ...cookie(), "Sec-Fetch-Site": "same-origin", Origin: "https://img.example.com" };
-    const form = () => {
-      const f = new FormData();
-      f.append("file", new Blob([makePng()]), "t.png");
-      return f;
-    };
-    const refused = await h.request("/api/v1/images/upload", { method: "POST", headers: same, body: form() });
-    expect(refused.status).toBe(403);
-    expect((await refused.json()).error.details.reason).toBe("csrf_token");
-    const wrong = await h.request("/api/v1/images/upload", { method: "POST", headers: { ...same, "X-CSRF-Token": "x".repeat(34) }, body: form() });
-    expect(wrong.status).toBe(403);
-    const ok = await h.request("/api/v1/images/upload", { method: "POST", headers: { ...same, "X-CSRF-Token": session.csrfToken }, body: form() });
-    expect(ok.status).toBe(201);
-
-    // A plain form (the coming sign-out button): the token as a field. /logout itself is not there yet.
-    const urlencoded = { ...same, "Content-Type": "application/x-www-form-urlencoded" };
-    expect((await h.request("/logout", { method: "POST", headers: urlencoded, body: "other=1" })).status).toBe(403);
-    expect((await h.request("/logout", { method: "POST", headers: urlencoded, body: `_csrf=${session.csrfToken}` })).status).toBe(404);
-    // A cookie that names no session authenticates nothing: only the origin is checked.
-    expect((await h.request("/logout", { method: "POST", headers: { ...urlencoded, ...cookie("stale") }, body: "" })).status).toBe(404);
-  });
-
-  test("the session cookie: HttpOnly, SameSite=Lax, Secure under https, scoped to PUBLIC_URL's path", async () => {
-    expect(sessionCookieOptions({ PUBLIC_URL: "https://img.example.com/pics" })).toEqual({ httpOnly: true, secure: true, sameSite: "Lax", path: "/pics" });
-    expect(sessionCookieOptions({ PUBLIC_URL: "http://10.0.0.5:3000" })).toEqual({ httpOnly: true, secure: false, sameSite: "Lax", path: "/" });
-    expect(sessionCookieOptions({ PUBLIC_URL: undefined })).toMatchObject({ secure: false, path: "/" });
-    const app = new Hono<AppEnv>()
-      .use(async (c, next) => {
-        c.set("deps", h.deps);
-        await next();
-      })
-      .get("/", (c) => {
-        setSessionCookie(c, "value", 3600);
-        return c.body(null, 204);
-      });
-    expect((await app.request("/")).headers.get("set-cookie")).toBe(`${SESSION_COOKIE}=value; Max-Age=3600; Path=/; HttpOnly; Secure; SameSite=Lax`);
-  });
-});
-

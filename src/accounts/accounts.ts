@@ -9,6 +9,7 @@ import { createAuthenticator, type Authenticator } from "./authenticator.ts";
 import { createLoginLimits, type LoginLimits } from "./login-limits.ts";
 import { createPasswords, type Passwords } from "./passwords.ts";
 import { createAccountService, type AccountService } from "./service.ts";
+import { createSessions, createSessionsRepo, type Sessions } from "./sessions.ts";
 import { createTokens, loadJwtSecret, type Tokens } from "./tokens.ts";
 import { createUserLookup, userCacheKey, type UserLookup } from "./user-cache.ts";
 import { createUsersRepo, type UsersRepo } from "./users.ts";
@@ -21,6 +22,8 @@ export type Accounts = {
   tokens: Tokens;
   passwords: Passwords;
   authenticator: Authenticator;
+  /** Browser sessions (the pages' cookie). */
+  sessions: Sessions;
   service: AccountService;
   loginLimits: LoginLimits;
   close(): void;
@@ -52,6 +55,15 @@ export async function createAccounts(d: AccountsDeps): Promise<Accounts> {
   const userLookup = createUserLookup(users, cache, prefix);
   const authenticator = createAuthenticator({ tokens, users: userLookup, apiKeys: createApiKeyLookup(apiKeys, cache, prefix) });
   const loginLimits = createLoginLimits(config, d.redis, logger);
+  // A browser stays signed in as long as a token lasts (JWT_EXPIRE_MINUTES).
+  const sessions = createSessions({
+    repo: createSessionsRepo(database, prefix),
+    cache,
+    users: userLookup,
+    prefix,
+    lifetimeSeconds: config.JWT_EXPIRE_MINUTES * 60,
+    committed: (change) => invalidations.committed(change.invalidations, change.outboxIds),
+  });
   return {
     users,
     userLookup,
@@ -59,6 +71,7 @@ export async function createAccounts(d: AccountsDeps): Promise<Accounts> {
     tokens,
     passwords,
     authenticator,
+    sessions,
     service: createAccountService({ config, users, apiKeys, passwords, tokens, invalidations, logger }),
     loginLimits,
     close: () => loginLimits.close(),

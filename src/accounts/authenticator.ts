@@ -3,15 +3,18 @@ import { hashApiKey, isApiKeyShaped, SCOPES, type ApiKeyLookup, type Scope } fro
 import type { Tokens } from "./tokens.ts";
 import type { CachedUser, UserLookup } from "./user-cache.ts";
 
-/** Who a request acts for, and what it may do: a JWT may do everything its user may; an API key only its scopes. */
+/**
+ * Who a request acts for, and what it may do: a JWT (or a browser session, the pages' cookie) may
+ * do everything its user may; an API key only its scopes.
+ */
 export type Principal = {
   user: CachedUser;
-  via: "token" | "api_key";
+  via: "token" | "api_key" | "session";
   scopes: ReadonlySet<Scope>;
   apiKeyId?: string;
 };
 
-const ALL_SCOPES: ReadonlySet<Scope> = new Set(SCOPES);
+export const ALL_SCOPES: ReadonlySet<Scope> = new Set(SCOPES);
 const BEARER = /^Bearer +([A-Za-z0-9._~+/=-]+) *$/i;
 const MAX_CREDENTIAL_CHARS = 4096;
 
@@ -19,7 +22,7 @@ const MAX_CREDENTIAL_CHARS = 4096;
 export const unauthorized = (message: string, error?: "invalid_request" | "invalid_token") =>
   new ApiError("UNAUTHORIZED", message, {}, { "WWW-Authenticate": error ? `Bearer error="${error}"` : "Bearer" });
 
-const inactive = () => new ApiError("USER_INACTIVE", "User account is inactive", {}, { "WWW-Authenticate": 'Bearer error="invalid_token"' });
+export const inactive = () => new ApiError("USER_INACTIVE", "User account is inactive", {}, { "WWW-Authenticate": 'Bearer error="invalid_token"' });
 
 /**
  * Resolves an `Authorization` header: nothing → undefined (anonymous); `Bearer <JWT>` or

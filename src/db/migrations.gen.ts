@@ -3,6 +3,7 @@ import m0 from "../../drizzle/0000_init.sql" with { type: "text" };
 import m1 from "../../drizzle/0001_outbox_and_leases.sql" with { type: "text" };
 import m2 from "../../drizzle/0002_thumbnail_jobs.sql" with { type: "text" };
 import m3 from "../../drizzle/0003_accounts_keys_tags.sql" with { type: "text" };
+import m4 from "../../drizzle/0004_sessions.sql" with { type: "text" };
 
 export type EmbeddedMigration = { tag: string; when: number; breakpoints: boolean; sql: string };
 
@@ -11,4 +12,5 @@ export const migrations: EmbeddedMigration[] = [
   { tag: "0001_outbox_and_leases", when: 1795927379721, breakpoints: true, sql: m1 },
   { tag: "0002_thumbnail_jobs", when: 1795928831378, breakpoints: true, sql: m2 },
   { tag: "0003_accounts_keys_tags", when: 1795930878070, breakpoints: true, sql: m3 },
+  { tag: "0004_sessions", when: 1795933236571, breakpoints: true, sql: m4 },
 ];

@@ -132,6 +132,24 @@ export const apiKeys = pgTable(
   (t) => [index("api_keys_user_id_idx").on(t.userId, t.createdAt)],
 );
 
+/**
+ * Browser sessions (the pages' `HttpOnly` cookie): only the SHA-256 of the cookie's 256 random bits
+ * is stored, like API keys. Signing out deletes the row with its cache invalidation, in one
+ * statement; a session also ends at `expires_at`, and with its user's deactivation.
+ */
+export const sessions = pgTable(
+  "sessions",
+  {
+    tokenHash: text("token_hash").primaryKey(),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+    expiresAt: timestamp("expires_at", { withTimezone: true, mode: "date" }).notNull(),
+  },
+  (t) => [index("sessions_user_id_idx").on(t.userId, t.expiresAt)],
+);
+
 /** Tags: one row per normalised name (lower-cased, trimmed); `category` is set when it is first made. */
 export const tags = pgTable(
   "tags",
@@ -177,4 +195,5 @@ export type NewImageRow = typeof images.$inferInsert;
 export type ThumbnailJobRow = typeof thumbnailJobs.$inferSelect;
 export type UserRow = typeof users.$inferSelect;
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
+export type SessionRow = typeof sessions.$inferSelect;
 export type TagRow = typeof tags.$inferSelect;

@@ -1,7 +1,7 @@
 import { and, asc, count, desc, eq, exists, inArray, sql } from "drizzle-orm";
 import type { DatabaseHandle } from "../db/client.ts";
 import { FOREIGN_KEY_VIOLATION, pgError } from "../db/pg-error.ts";
-import { imageTags, tags } from "../db/schema.ts";
+import { images, imageTags, tags } from "../db/schema.ts";
 
 export type ImageTag = { name: string; category: string | null; source: "user" | "ai"; confidence: number | null };
 export type TagInfo = { id: string; name: string; category: string | null; createdAt: Date };
@@ -21,6 +21,8 @@ export type TagsRepo = {
   popular(limit: number): Promise<TagCount[]>;
   /** Tags whose name starts with `prefix` (already normalised), alphabetically. */
   search(prefix: string, limit: number): Promise<TagInfo[]>;
+  /** The tags on `userId`'s images, with how many carry each, alphabetically (the gallery's filter). */
+  ofOwner(userId: string, limit: number): Promise<TagCount[]>;
 };
 
 
@@ -85,6 +87,19 @@ export function createTagsRepo(database: DatabaseHandle): TagsRepo {
           .innerJoin(tags, eq(tags.id, imageTags.tagId))
           .groupBy(tags.id)
           .orderBy(desc(count()), asc(tags.name))
+          .limit(limit),
+      ),
+
+    ofOwner: (userId, limit) =>
+      run(() =>
+        db
+          .select({ name: tags.name, category: tags.category, count: count() })
+          .from(imageTags)
+          .innerJoin(images, eq(images.id, imageTags.imageId))
+          .innerJoin(tags, eq(tags.id, imageTags.tagId))
+          .where(eq(images.userId, userId))
+          .groupBy(tags.id)
+          .orderBy(asc(tags.name))
           .limit(limit),
       ),
 

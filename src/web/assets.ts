@@ -5,7 +5,10 @@
 import appCss from "./assets/app.css" with { type: "file" };
 import commonJs from "./assets/common.client.js" with { type: "file" };
 import deleteJs from "./assets/delete.client.js" with { type: "file" };
+import galleryJs from "./assets/gallery.client.js" with { type: "file" };
 import iconSvg from "./assets/icon.svg" with { type: "file" };
+import keysJs from "./assets/keys.client.js" with { type: "file" };
+import tagsJs from "./assets/tags.client.js" with { type: "file" };
 import uploadJs from "./assets/upload.client.js" with { type: "file" };
 
 const FILES = {
@@ -13,6 +16,9 @@ const FILES = {
   "common.js": { path: commonJs, type: "text/javascript; charset=utf-8" },
   "upload.js": { path: uploadJs, type: "text/javascript; charset=utf-8" },
   "delete.js": { path: deleteJs, type: "text/javascript; charset=utf-8" },
+  "gallery.js": { path: galleryJs, type: "text/javascript; charset=utf-8" },
+  "keys.js": { path: keysJs, type: "text/javascript; charset=utf-8" },
+  "tags.js": { path: tagsJs, type: "text/javascript; charset=utf-8" },
   "icon.svg": { path: iconSvg, type: "image/svg+xml" },
 } as const;
 

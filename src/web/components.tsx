@@ -53,8 +53,8 @@ export const ShareLinks: FC<{ links: ImageLinks; prefix: string }> = ({ links, p
  * field (or the URL fragment, or this browser's memory of its own uploads). `mode: "owner"`
  * (account pages) sends the session's CSRF token instead of a delete token.
  */
-export const DeleteForm: FC<{ apiUrl: string; id: string; afterHref: string; mode: "token" | "owner"; filename: string }> = (p) => (
-  <form class="delete-form" data-delete-form data-image-id={p.id} data-api={p.apiUrl} data-after={p.afterHref} data-mode={p.mode} novalidate>
+export const DeleteForm: FC<{ apiUrl: string; id: string; afterHref: string; afterLabel: string; mode: "token" | "owner"; filename: string }> = (p) => (
+  <form class="delete-form" data-delete-form data-image-id={p.id} data-api={p.apiUrl} data-after={p.afterHref} data-after-label={p.afterLabel} data-mode={p.mode} novalidate>
     {p.mode === "token" ? (
       <div class="field token-field">
         <label for="delete-token">Delete token or delete link</label>

@@ -4,7 +4,7 @@ import type { AppEnv } from "../app-env.ts";
 import { assetUrl, type WebAssetName } from "./assets.ts";
 import { CSRF_FIELD } from "./csrf.ts";
 import { basePath, publicBase } from "./render.ts";
-import { currentSession, type Session } from "./session.ts";
+import { clearSessionCookie, currentSession, sessionCookieValue, type Session } from "./session.ts";
 
 /** What every page needs to know about the request, gathered once by `pageContext`. */
 export type PageContext = {
@@ -14,10 +14,7 @@ export type PageContext = {
   publicBase: string;
   version: string;
   session: Session | null;
-  /**
-   * Where a visitor signs in; null while chitram has no accounts. The account pages set it (and
-   * the nav then offers "Sign in").
-   */
+  /** Where a visitor signs in (the nav offers it); null on the sign-in pages themselves. */
   signInHref: string | null;
   assets: { css: string; common: string; icon: string };
 };
@@ -26,18 +23,24 @@ export async function pageContext(c: Context<AppEnv>): Promise<PageContext> {
   const { config, version } = c.var.deps;
   const base = basePath(config);
   const [css, common, icon] = await Promise.all([assetUrl(base, "app.css"), assetUrl(base, "common.js"), assetUrl(base, "icon.svg")]);
-  return { base, publicBase: publicBase(c), version, session: await currentSession(c), signInHref: null, assets: { css, common, icon } };
+  const session = await currentSession(c);
+  // A cookie that names no active session (expired, signed out elsewhere, account deactivated):
+  // the page is a visitor's, and the browser forgets the cookie, so its scripts act as a visitor's.
+  if (!session && sessionCookieValue(c) !== undefined) clearSessionCookie(c);
+  return { base, publicBase: publicBase(c), version, session, signInHref: `${base}/login`, assets: { css, common, icon } };
 }
 
 export type NavKey = "upload" | "me" | "keys" | "tools";
 
+type NavItem = { key: NavKey; href: string; label: string; /** What phones show, where the label does not fit. */ short?: string };
+
 /** The main navigation: the signed-in user's pages appear with a session. */
-export function navItems(ctx: PageContext): Array<{ key: NavKey; href: string; label: string }> {
-  const items: Array<{ key: NavKey; href: string; label: string }> = [{ key: "upload", href: `${ctx.base}/`, label: "Upload" }];
+export function navItems(ctx: PageContext): NavItem[] {
+  const items: NavItem[] = [{ key: "upload", href: `${ctx.base}/`, label: "Upload" }];
   if (ctx.session) {
     items.push({ key: "me", href: `${ctx.base}/me`, label: "My images" }, { key: "keys", href: `${ctx.base}/keys`, label: "API keys" });
   }
-  items.push({ key: "tools", href: `${ctx.base}/tools`, label: "ShareX & scripts" });
+  items.push({ key: "tools", href: `${ctx.base}/tools`, label: "ShareX & scripts", short: "Tools" });
   return items;
 }
 
@@ -57,7 +60,7 @@ const Account: FC<{ ctx: PageContext }> = ({ ctx }) => {
   return null;
 };
 
-export const Layout: FC<{ ctx: PageContext; title: string; current?: NavKey; script?: string; children?: Child }> = ({ ctx, title, current, script, children }) => (
+export const Layout: FC<{ ctx: PageContext; title: string; current?: NavKey; script?: string | string[]; children?: Child }> = ({ ctx, title, current, script, children }) => (
   <html lang="en">
     <head>
       <meta charset="utf-8" />
@@ -68,7 +71,9 @@ export const Layout: FC<{ ctx: PageContext; title: string; current?: NavKey; scr
       <link rel="stylesheet" href={ctx.assets.css} />
       {ctx.session ? <meta name="csrf-token" content={ctx.session.csrfToken} /> : null}
       <script src={ctx.assets.common} defer></script>
-      {script ? <script src={script} defer></script> : null}
+      {(Array.isArray(script) ? script : script ? [script] : []).map((src) => (
+        <script src={src} defer></script>
+      ))}
     </head>
     <body data-base={ctx.base} data-public-base={ctx.publicBase}>
       <a class="skip-link" href="#main">Skip to content</a>
@@ -81,7 +86,16 @@ export const Layout: FC<{ ctx: PageContext; title: string; current?: NavKey; scr
           <ul>
             {navItems(ctx).map((item) => (
               <li>
-                <a href={item.href} aria-current={item.key === current ? "page" : undefined}>{item.label}</a>
+                <a href={item.href} aria-current={item.key === current ? "page" : undefined}>
+                  {item.short ? (
+                    <>
+                      <span class="label-long">{item.label}</span>
+                      <span class="label-short">{item.short}</span>
+                    </>
+                  ) : (
+                    item.label
+                  )}
+                </a>
               </li>
             ))}
           </ul>

@@ -73,8 +73,10 @@ export function pageHeaders(deps: Deps): Record<string, string> {
   };
 }
 
+export type PageStatus = 200 | 400 | 401 | 403 | 404 | 405 | 429 | 500 | 503;
+
 /** Sends a rendered page (hono/jsx) with the page headers. */
-export async function sendPage(c: Context<AppEnv>, page: unknown, status: 200 | 400 | 403 | 404 | 405 | 500 | 503 = 200): Promise<Response> {
+export async function sendPage(c: Context<AppEnv>, page: unknown, status: PageStatus = 200): Promise<Response> {
   const html = `<!doctype html>${String(await page)}`;
   return c.html(html, status, { ...pageHeaders(c.var.deps), Vary: "Accept, Cookie" });
 }

@@ -68,8 +68,11 @@ function watchPage(page: Page, recorder: Recorder) {
   page.on("pageerror", (e) => recorder.problems.push(`page error: ${e.message}`));
 }
 
-/** A full-page PNG under test/artifacts/screenshots/. */
+/** A full-page PNG under test/artifacts/screenshots/; fails if the page is wider than the screen (it would scroll sideways). */
 export async function screenshot(page: Page, name: string): Promise<void> {
+  // Runs in the page (this file is type-checked without the DOM library).
+  const overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth");
+  if (typeof overflow === "number" && overflow > 0) throw new Error(`${name}: the page is ${overflow} px wider than the screen`);
   mkdirSync(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true, animations: "disabled", caret: "hide" });
 }

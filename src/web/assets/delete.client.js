@@ -33,14 +33,13 @@
   }
 
   function describe(status, body) {
-    const code = body && body.error && body.error.code;
+    const error = body && body.error;
+    const code = error && error.code;
     if (code === "INVALID_DELETE_TOKEN") return "This token does not belong to this image. Check that the delete link was copied whole.";
     if (code === "DELETE_TOKEN_REQUIRED") return "Enter the delete token (or paste the whole delete link).";
     if (code === "IMAGE_NOT_FOUND") return "This image is already gone: it has been deleted.";
-    if (code === "FORBIDDEN") return "Only the owner of this image can delete it.";
-    if (code === "SERVICE_UNAVAILABLE") return "The server is busy or briefly unavailable. Try again in a moment.";
-    if (body && body.error && body.error.message) return body.error.message;
-    return `Deleting failed (the server answered ${status}).`;
+    if (code === "FORBIDDEN" && !(error.details && error.details.reason)) return "Only the owner of this image can delete it.";
+    return window.chitram.describe(status, error);
   }
 
   function setup(form) {
@@ -75,7 +74,7 @@
       event.preventDefault();
       const headers = { Accept: "application/json" };
       if (form.dataset.mode === "owner") {
-        headers["X-CSRF-Token"] = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
+        headers["X-CSRF-Token"] = window.chitram.csrfToken ?? "";
       } else {
         const token = tokenFrom(field.value);
         if (!token) {
@@ -107,7 +106,7 @@
         for (const el of document.querySelectorAll("[data-done-text]")) el.textContent = el.dataset.doneText;
         const next = document.createElement("a");
         next.href = form.dataset.after;
-        next.textContent = "Upload images";
+        next.textContent = form.dataset.afterLabel || "Upload images";
         result.append(" ", next);
         // The token is spent: keep it out of the history too.
         if (location.hash) history.replaceState(null, "", location.pathname + location.search);

@@ -15,7 +15,7 @@
   const api = form.dataset.api;
   const maxBytes = Number(form.dataset.maxBytes);
   const typeNames = form.dataset.typeNames;
-  const csrfToken = document.querySelector('meta[name="csrf-token"]')?.content;
+  const { csrfToken } = window.chitram;
   const PARALLEL = 3;
   const THUMBNAIL_WAIT_MS = 120_000;
 
@@ -23,16 +23,7 @@
   let active = 0;
   const queue = [];
 
-  const UNITS = ["bytes", "KiB", "MiB", "GiB"];
-  function formatBytes(n) {
-    let value = n;
-    let unit = 0;
-    while (value >= 1024 && unit < UNITS.length - 1) {
-      value /= 1024;
-      unit++;
-    }
-    return unit === 0 ? `${n} bytes` : `${value.toFixed(value < 10 ? 1 : 0).replace(/\.0$/, "")} ${UNITS[unit]}`;
-  }
+  const { formatBytes } = window.chitram;
 
   // The same links as the image page's (src/web/links.ts).
   function links(meta) {
@@ -67,7 +58,10 @@
     }
     if (code === "SERVICE_UNAVAILABLE") return "The server is busy or briefly unavailable. Try again in a moment.";
     if (code === "REQUEST_TIMEOUT") return "The upload took too long. Try again, perhaps on a faster connection.";
-    if (code === "UNAUTHORIZED") return "This server takes uploads from signed-in users only.";
+    if (code === "UNAUTHORIZED") {
+      return csrfToken ? "You are signed out (or your sign-in has expired). Sign in again, then upload." : "This server takes uploads from signed-in users only.";
+    }
+    if (code === "USER_INACTIVE") return "This account has been deactivated by the server's admin.";
     if (error && error.message) return `${error.message}.`.replace(/\.\.$/, ".");
     return `The upload failed (the server answered ${status}).`;
   }

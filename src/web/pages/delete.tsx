@@ -3,7 +3,7 @@ import type { AppEnv } from "../../app-env.ts";
 import { DeleteForm, formatBytes } from "../components.tsx";
 import { Layout, pageContext, pageScript } from "../layout.tsx";
 import { sendPage } from "../render.ts";
-import { deleteMode, loadImage } from "./image.tsx";
+import { afterDelete, deleteMode, loadImage } from "./image.tsx";
 
 /**
  * The delete link an uploader keeps (ShareX's deletion URL): /images/{id}/delete#<token>. The
@@ -31,16 +31,28 @@ export async function renderDeletePage(c: Context<AppEnv>, rawId: string): Promi
         </div>
         {mode ? (
           <>
-            <DeleteForm apiUrl={`${ctx.base}/api/v1/images/${meta.id}`} id={meta.id} afterHref={`${ctx.base}/`} mode={mode} filename={meta.filename} />
+            <DeleteForm apiUrl={`${ctx.base}/api/v1/images/${meta.id}`} id={meta.id} mode={mode} filename={meta.filename} {...afterDelete(ctx, mode)} />
             <noscript>
-              <p class="notice">
-                Deleting from this page needs JavaScript (the token never leaves your browser otherwise). Without it:{" "}
-                <code>curl -X DELETE -H "X-Delete-Token: …" {ctx.publicBase}/api/v1/images/{meta.id}</code>
-              </p>
+              {mode === "token" ? (
+                <p class="notice">
+                  Deleting from this page needs JavaScript (the token never leaves your browser otherwise). Without it:{" "}
+                  <code>curl -X DELETE -H "X-Delete-Token: …" {ctx.publicBase}/api/v1/images/{meta.id}</code>
+                </p>
+              ) : (
+                <p class="notice">Deleting from this page needs JavaScript.</p>
+              )}
             </noscript>
           </>
         ) : (
-          <p class="notice">This image belongs to an account; only its owner can delete it.</p>
+          <p class="notice">
+            This image belongs to an account; only its owner can delete it.
+            {ctx.session ? null : (
+              <>
+                {" "}
+                If it is yours, <a href={`${ctx.base}/login?next=${encodeURIComponent(`${ctx.base}/images/${meta.id}/delete`)}`}>sign in</a> to delete it.
+              </>
+            )}
+          </p>
         )}
         <p data-while-present>
           <a href={pageHref}>Keep it and go to the image</a>

@@ -4,13 +4,15 @@ import { ApiError } from "../../errors.ts";
 import { Layout, pageContext } from "../layout.tsx";
 import { sendPage } from "../render.ts";
 
-type PageStatus = 400 | 403 | 404 | 405 | 500 | 503;
+type PageStatus = 400 | 401 | 403 | 404 | 405 | 429 | 500 | 503;
 
 const TITLES: Record<PageStatus, string> = {
   400: "That request did not make sense",
+  401: "Please sign in",
   403: "Not allowed",
   404: "Not found",
   405: "Not allowed here",
+  429: "Too many requests",
   500: "Something went wrong",
   503: "Busy or down for a moment",
 };

@@ -74,18 +74,26 @@ export const Picture = ({ meta }: { meta: Metadata }) => (
   </figure>
 );
 
+/** Where a delete form sends the person afterwards: an owner back to their images, others to the upload page. */
+export const afterDelete = (ctx: PageContext, mode: "token" | "owner") =>
+  mode === "owner" && ctx.session ? { afterHref: `${ctx.base}/me`, afterLabel: "Back to my images" } : { afterHref: `${ctx.base}/`, afterLabel: "Upload images" };
+
 export async function renderImagePage(c: Context<AppEnv>, rawId: string): Promise<Response> {
   const { meta, ownerId } = await loadImage(c, rawId);
-  const ctx = await pageContext(c);
+  const [ctx, tags] = await Promise.all([pageContext(c), c.var.deps.tags.ofImage(meta.id)]);
   const mode = deleteMode(ctx.session, ownerId);
+  // Tags are their owner's to change (not the admin's: it may only delete).
+  const owner = ctx.session !== null && ctx.session.user.id === ownerId;
+  const scripts = [await pageScript(ctx, "delete.js"), ...(owner ? [await pageScript(ctx, "tags.js")] : [])];
   return sendPage(
     c,
-    <Layout ctx={ctx} title={meta.filename} script={await pageScript(ctx, "delete.js")}>
+    <Layout ctx={ctx} title={meta.filename} script={scripts}>
       <article class="image-page">
         <h1 class="filename">{meta.filename}</h1>
         <Picture meta={meta} />
         <div class="image-side">
           <ImageFacts meta={meta} />
+          {owner || tags.length > 0 ? <TagSection ctx={ctx} meta={meta} tags={tags.map((t) => t.name)} editable={owner} /> : null}
           <h2>Links</h2>
           <ShareLinks links={imageLinks(ctx.publicBase, meta)} prefix="link" />
           {mode ? <DeleteSection ctx={ctx} meta={meta} mode={mode} /> : null}
@@ -98,6 +106,50 @@ export async function renderImagePage(c: Context<AppEnv>, rawId: string): Promis
 const DeleteSection = ({ ctx, meta, mode }: { ctx: PageContext; meta: Metadata; mode: "token" | "owner" }) => (
   <details class="delete-section">
     <summary>Delete this image</summary>
-    <DeleteForm apiUrl={`${ctx.base}/api/v1/images/${meta.id}`} id={meta.id} afterHref={`${ctx.base}/`} mode={mode} filename={meta.filename} />
+    <DeleteForm apiUrl={`${ctx.base}/api/v1/images/${meta.id}`} id={meta.id} mode={mode} filename={meta.filename} {...afterDelete(ctx, mode)} />
   </details>
+);
+
+/** One tag: a link to the owner's images carrying it, and (for the owner) a remove button. */
+const TagChip = ({ ctx, name, editable }: { ctx: PageContext; name?: string; editable: boolean }) => (
+  <li class="tag-chip" data-tag={name}>
+    {editable ? <a href={name ? `${ctx.base}/me?tag=${encodeURIComponent(name)}` : undefined}>{name}</a> : <span>{name}</span>}
+    {editable ? (
+      <button type="button" class="tag-remove" aria-label={name ? `Remove the tag ${name}` : undefined}>
+        <span aria-hidden="true">×</span>
+      </button>
+    ) : null}
+  </li>
+);
+
+/** The image's tags; its owner adds and removes them (tags.client.js, through the tag API). */
+const TagSection = ({ ctx, meta, tags, editable }: { ctx: PageContext; meta: Metadata; tags: string[]; editable: boolean }) => (
+  <section class="image-tags" aria-labelledby="tags-title">
+    <h2 id="tags-title">Tags</h2>
+    <ul id="tag-list" class="tag-chips" data-api={`${ctx.base}/api/v1/images/${meta.id}/tags`}>
+      {tags.map((name) => (
+        <TagChip ctx={ctx} name={name} editable={editable} />
+      ))}
+    </ul>
+    {editable ? (
+      <>
+        <p id="no-tags" class="hint" hidden={tags.length > 0}>
+          No tags yet. Tags let you find images again under My images.
+        </p>
+        <form id="tag-form" class="tag-form" novalidate>
+          <label for="tag-input">Add a tag</label>
+          <div class="copy-row">
+            <input id="tag-input" name="tag" type="text" minlength={2} maxlength={50} autocomplete="off" autocapitalize="none" required aria-describedby="tag-error" />
+            <button type="submit" class="button">
+              Add
+            </button>
+          </div>
+          <p id="tag-error" class="form-error-text" role="status"></p>
+        </form>
+        <template id="tag-template">
+          <TagChip ctx={ctx} editable={true} />
+        </template>
+      </>
+    ) : null}
+  </section>
 );

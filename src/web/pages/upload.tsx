@@ -79,6 +79,9 @@ export async function renderUploadPage(c: Context<AppEnv>): Promise<Response> {
   const ctx = await pageContext(c);
   const anonymous = ctx.session === null;
   const canUpload = !anonymous || config.ALLOW_ANONYMOUS_UPLOADS;
+  // Signing in from here comes back here.
+  const signInHere = `${ctx.base}/login?next=${encodeURIComponent(`${ctx.base}/`)}`;
+  const registration = canUpload ? undefined : await c.var.deps.accounts.service.registrationOpen();
   return sendPage(
     c,
     <Layout ctx={ctx} title="Upload images" current="upload" script={await pageScript(ctx, "upload.js")}>
@@ -89,19 +92,24 @@ export async function renderUploadPage(c: Context<AppEnv>): Promise<Response> {
           {anonymous ? (
             <p class="notice">
               You are uploading without an account. Each image gets a <strong>delete link</strong>: keep it, it is the only way to delete the
-              image later.
+              image later. Or <a href={signInHere}>sign in</a> to keep your uploads in your account.
             </p>
-          ) : null}
+          ) : (
+            <p class="notice">
+              Your uploads are yours: find, tag and delete them under <a href={`${ctx.base}/me`}>My images</a>.
+            </p>
+          )}
         </>
       ) : (
         <p class="notice">
-          This server takes uploads from signed-in users only.
-          {ctx.signInHref ? (
+          This server takes uploads from signed-in users only. <a href={signInHere}>Sign in</a>
+          {registration?.open ? (
             <>
               {" "}
-              <a href={ctx.signInHref}>Sign in</a> to upload.
+              (or <a href={`${ctx.base}/register?next=${encodeURIComponent(`${ctx.base}/`)}`}>create an account</a>)
             </>
-          ) : null}
+          ) : null}{" "}
+          to upload.
         </p>
       )}
       <section id="results" class="results" aria-labelledby="results-title" hidden>
