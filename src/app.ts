@@ -11,12 +11,13 @@ import { methodGuard } from "./http/method-guard.ts";
 import { createRouter, ErrorEnvelope } from "./http/openapi.ts";
 import { requestContext } from "./http/request-log.ts";
 import { imageRoutes } from "./images/routes.ts";
+import { metricsRoutes } from "./metrics/routes.ts";
 import { thumbnailRoutes } from "./thumbnails/routes.ts";
 
 // What a browser on another origin may send and read (CORS_ORIGINS).
 const CORS_ALLOW_HEADERS = ["Content-Type", "X-Delete-Token", "X-Request-Id", "Range", "If-None-Match", "If-Range"];
 const CORS_EXPOSE_HEADERS = [
-  "Location", "X-Request-Id", "X-Cache", "ETag", "Content-Disposition", "Content-Range", "Accept-Ranges", "Retry-After", "Allow",
+  "Location", "X-Request-Id", "X-Cache", "Cache-Status", "ETag", "Content-Disposition", "Content-Range", "Accept-Ranges", "Retry-After", "Allow",
   "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy",
 ];
 
@@ -46,6 +47,7 @@ export function createApp(deps: Deps) {
   app.route("/health", healthRoutes);
   app.route("/api/v1/images", imageRoutes);
   app.route("/api/v1/images", thumbnailRoutes);
+  if (config.METRICS_PORT === undefined) app.route("/metrics", metricsRoutes);
 
   app.openAPIRegistry.register("Error", ErrorEnvelope);
   const openApiDocument = () =>
@@ -98,8 +100,15 @@ function renderError(err: Error, c: Context<AppEnv>, deps: Deps) {
     });
     apiError = new ApiError("INTERNAL_ERROR", "Internal server error", { request_id: c.var.requestId });
   }
+  if (apiError.code === "RATE_LIMIT_EXCEEDED") deps.metrics.rateLimited(c.req.routePath);
+  if (c.req.method === "POST" && c.req.routePath === UPLOAD_ROUTE) {
+    const reason = apiError.details?.reason;
+    deps.metrics.uploadRefused(typeof reason === "string" ? `${apiError.code}:${reason}` : apiError.code);
+  }
   for (const [k, v] of Object.entries(apiError.headers)) c.header(k, v);
   return c.json(apiError.body(), apiError.status);
 }
+
+const UPLOAD_ROUTE = "/api/v1/images/upload";
 
 export type App = ReturnType<typeof createApp>;

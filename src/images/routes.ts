@@ -3,6 +3,7 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../app-env.ts";
 import { ApiError, imageNotFound } from "../errors.ts";
+import { cacheStatusHeader } from "../http/cache-status.ts";
 import { clientOf } from "../http/client-ip.ts";
 import { fileResponse } from "../http/file-response.ts";
 import { createRouter } from "../http/openapi.ts";
@@ -110,14 +111,17 @@ export const imageRoutes = createRouter()
     if (file.size === 0) throw new ApiError("INVALID_REQUEST", "The uploaded file is empty", { field: "file" });
     if (file.size > config.maxFileBytes) throw tooLarge(config.maxFileBytes);
     const { row, deleteToken, metadataRemoved } = await imageService.upload({ bytes: await file.bytes(), filename: file.name, clientIp: clientOf(c) });
+    c.var.deps.metrics.uploaded(row.fileSize);
     c.header("Location", imageUrls(config.PUBLIC_URL, row.id).metadata);
     return c.json({ ...toMetadata(row, config.PUBLIC_URL), delete_token: deleteToken, metadata_removed: metadataRemoved }, 201);
   })
 
   .openapi(metadataRoute, async (c) => {
     const id = imageId(c.req.valid("param").id);
-    const { row, status } = await c.var.deps.images.get(id);
+    const { images, memory, config } = c.var.deps;
+    const { row, status, read } = await images.get(id);
     c.header("X-Cache", status);
+    c.header("Cache-Status", cacheStatusHeader(read, memory.enabled, config.CACHE_ENABLED));
     if (!row) throw imageNotFound(id);
     return c.json(toMetadata(row, c.var.deps.config.PUBLIC_URL), 200);
   })

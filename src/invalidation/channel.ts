@@ -39,6 +39,8 @@ export type ChannelOptions = {
   heartbeatTimeoutMs?: number;
   /** Called each time the channel becomes live again (after the first time). */
   onRelive?: () => void;
+  /** Told each heartbeat's round trip through PostgreSQL, in seconds (/metrics: the channel's lag). */
+  onHeartbeat?: (seconds: number) => void;
 };
 
 export function createInvalidationChannel(
@@ -56,6 +58,7 @@ export function createInvalidationChannel(
   let closed = false;
   let connecting: Promise<void> | undefined;
   let lastEcho = 0;
+  let heartbeatSentAt = 0;
   let everLive = false;
   let lostAnnounced = false;
   const liveWaiters = new Set<() => void>();
@@ -69,6 +72,8 @@ export function createInvalidationChannel(
     onNotify(channel, payload) {
       if (channel === heartbeatChannel) {
         lastEcho = performance.now();
+        if (heartbeatSentAt > 0) opts.onHeartbeat?.((lastEcho - heartbeatSentAt) / 1000);
+        heartbeatSentAt = 0;
         return;
       }
       const inv = decodeInvalidation(payload);
@@ -134,6 +139,7 @@ export function createInvalidationChannel(
       lose(`no heartbeat for ${heartbeatTimeoutMs} ms`);
       return;
     }
+    heartbeatSentAt = performance.now();
     listener.notify(heartbeatChannel, "1").catch(() => {});
   }, heartbeatMs);
   heartbeat.unref?.();

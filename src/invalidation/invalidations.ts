@@ -42,6 +42,7 @@ export type InvalidationsOptions = {
   heartbeatMs?: number;
   heartbeatTimeoutMs?: number;
   clockSkewMs?: number;
+  onHeartbeat?: (seconds: number) => void;
 };
 
 const RELAY_BATCH = 500;
@@ -62,6 +63,7 @@ export function createInvalidations(database: DatabaseHandle, logger: Logger, op
     heartbeatMs: opts.heartbeatMs,
     heartbeatTimeoutMs: opts.heartbeatTimeoutMs,
     onRelive: () => void relay(),
+    onHeartbeat: opts.onHeartbeat,
   });
 
   function relay(): Promise<number> {
