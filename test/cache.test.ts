@@ -124,7 +124,7 @@ describe.if(HAVE_REDIS)("metadata cache on real Redis", () => {
   });
 
   test("CACHE_DEBUG logs every HIT, MISS, SET and INVALIDATE with the key", async () => {
-    const d = await createHarness({ db: DB, redisUrl: redis.url, env: { CACHE_DEBUG: "true" } });
+    const d = await createHarness({ db: DB, redisUrl: redis.url, env: { CACHE_DEBUG: "true", CACHE_L1_MAX_ENTRIES: "0" } });
     try {
       const { id, delete_token } = await upload(d);
       await redis.command("DEL", `chitram:image:${id}`);
