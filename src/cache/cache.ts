@@ -234,6 +234,9 @@ export function createRedisCache(conn: RedisConnection, log: InvalidationLog, lo
   };
 }
 
+/** What a decoded copy costs in memory, from its encoded length: its objects (strings, a Date) are larger than its JSON. */
+export const memoryBytes = (encodedLength: number) => 2 * encodedLength;
+
 /**
  * The in-process tier (memory-tier.ts) in front of another cache (Redis). Hits from memory are
  * served only while the tier behind can be used: with Redis down or the invalidation channel not
@@ -262,15 +265,13 @@ export function createTieredCache(memory: MemoryTier, next: Cache, log: Invalida
       events?.read("l1", "miss");
       const r = await next.wrap(key, codec, load);
       if (r.value !== undefined && r.status !== "DISABLED" && r.loadedAtMs !== undefined) {
-        // Twice the encoded length: the decoded object (strings, a Date) is larger than its JSON.
-        const bytes = 2 * (r.bytes ?? codec.encode(r.value, r.loadedAtMs).length);
-        memory.set(key, r.value, codec.version(r.value), r.loadedAtMs, bytes);
+        memory.set(key, r.value, codec.version(r.value), r.loadedAtMs, memoryBytes(r.bytes ?? codec.encode(r.value, r.loadedAtMs).length));
       }
       return { ...r, entry: memory.get<T>(key), l1: "miss" };
     },
     async set(key, codec, value, loadedAtMs) {
       await next.set(key, codec, value, loadedAtMs);
-      if (usable()) memory.set(key, value, codec.version(value), loadedAtMs, 2 * codec.encode(value, loadedAtMs).length);
+      if (usable()) memory.set(key, value, codec.version(value), loadedAtMs, memoryBytes(codec.encode(value, loadedAtMs).length));
     },
     purge(keys) {
       // The log has already dropped them (invalidations record first); this is for direct callers.

@@ -101,7 +101,8 @@ export function decodeCachedImage(raw: string, expectedId: string): { value: Cac
   return { value, version: value.version, loadedAtMs: cachedAt };
 }
 
-function codecFor(prefix: string): Codec<CachedImage> {
+/** How image rows are stored in the caches under `prefix`. */
+export function codecFor(prefix: string): Codec<CachedImage> {
   const idStart = imageCacheKey(prefix, "").length;
   return {
     encode: (image, loadedAtMs) => JSON.stringify({ ...image, cachedAt: loadedAtMs }),
