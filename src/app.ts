@@ -102,7 +102,8 @@ function renderError(err: Error, c: Context<AppEnv>, deps: Deps) {
   }
   if (apiError.code === "RATE_LIMIT_EXCEEDED") deps.metrics.rateLimited(c.req.routePath);
   if (c.req.method === "POST" && c.req.routePath === UPLOAD_ROUTE) {
-    const reason = apiError.details?.reason;
+    // SERVICE_UNAVAILABLE names a reason of a fixed few (slots, storage, database); other details are free text.
+    const reason = apiError.code === "SERVICE_UNAVAILABLE" ? apiError.details.reason : undefined;
     deps.metrics.uploadRefused(typeof reason === "string" ? `${apiError.code}:${reason}` : apiError.code);
   }
   for (const [k, v] of Object.entries(apiError.headers)) c.header(k, v);
