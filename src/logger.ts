@@ -12,10 +12,11 @@ export type Logger = {
   flush?(): void;
 };
 
-// Info lines (the access log above all: one per request) are written in batches: a write(2) per
-// line was a visible share of a cache hit. A batch is whole lines and at most PIPE_BUF bytes, so
-// that several worker processes writing to one pipe never interleave within a line, and it goes
-// out within FLUSH_MS. Warnings and errors are written at once, on stderr.
+// Access-log lines (one per request) are written in batches: a write(2) per line was a visible
+// share of a cache hit. A batch is whole lines and at most PIPE_BUF bytes, so that several worker
+// processes writing to one pipe never interleave within a line, and it goes out within FLUSH_MS.
+// Any other line is written at once (after the batch before it, keeping the order); warnings and
+// errors on stderr.
 const PIPE_BUF = 4096;
 const FLUSH_MS = 50;
 
@@ -34,20 +35,26 @@ export function createLineBuffer(write: (chunk: string) => void, fd: number) {
     if (sync) writeSync(fd, chunk);
     else write(chunk);
   };
+  const push = (line: string) => {
+    const n = Buffer.byteLength(line) + 1;
+    if (bytes + n > PIPE_BUF) drain(false);
+    if (n > PIPE_BUF) {
+      write(`${line}\n`);
+      return;
+    }
+    parts.push(line, "\n");
+    bytes += n;
+    if (!timer) {
+      timer = setTimeout(() => drain(false), FLUSH_MS);
+      timer.unref?.();
+    }
+  };
   return {
-    push(line: string) {
-      const n = Buffer.byteLength(line) + 1;
-      if (bytes + n > PIPE_BUF) drain(false);
-      if (n > PIPE_BUF) {
-        write(`${line}\n`);
-        return;
-      }
-      parts.push(line, "\n");
-      bytes += n;
-      if (!timer) {
-        timer = setTimeout(() => drain(false), FLUSH_MS);
-        timer.unref?.();
-      }
+    push,
+    /** Writes what is buffered, then this line, now. */
+    now(line: string) {
+      push(line);
+      drain(false);
     },
     flush: () => drain(true),
   };
@@ -56,16 +63,19 @@ export function createLineBuffer(write: (chunk: string) => void, fd: number) {
 export function createLogger(opts: { debug?: boolean; write?: (line: string, level: string) => void } = {}): Logger {
   let flush: (() => void) | undefined;
   let write = opts.write;
+  let batched = write;
   if (!write) {
     const out = createLineBuffer((chunk) => void process.stdout.write(chunk), 1);
     flush = out.flush;
     process.on("exit", out.flush);
     write = (line: string, level: string) => {
       if (level === "error" || level === "warn") process.stderr.write(`${line}\n`);
-      else out.push(line);
+      else out.now(line);
     };
+    batched = (line: string) => out.push(line);
   }
   const w = write;
+  const wBatched = batched!;
   const log = (level: string) => (msg: string, fields?: Record<string, unknown>) =>
     w(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }), level);
   return {
@@ -73,7 +83,7 @@ export function createLogger(opts: { debug?: boolean; write?: (line: string, lev
     warn: log("warn"),
     error: log("error"),
     debug: opts.debug ? log("debug") : () => {},
-    infoLine: (line) => w(line, "info"),
+    infoLine: (line) => wBatched(line, "info"),
     ...(flush ? { flush } : {}),
   };
 }
