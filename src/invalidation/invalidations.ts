@@ -13,9 +13,10 @@ export { outboxCte, outboxIdsOf, recordInvalidationsWith } from "./outbox.ts";
  *  1. in the change's own statement, `recordInvalidationsWith` (a CTE) writes outbox rows whose
  *     NOTIFY is delivered on commit;
  *  2. after commit, `committed` tells this instance's log at once (a delete on this instance is
- *     never served stale here) and purges Redis; if Redis is away the outbox row stays unapplied,
- *     and it returns only once its own NOTIFY came back through the channel — by then PostgreSQL
- *     has dispatched it to every instance, whose logs refuse the stale copy Redis still holds;
+ *     never served stale here) and purges Redis (if Redis is away the outbox row stays
+ *     unapplied), and it returns only once its own NOTIFY came back through the channel — by then
+ *     PostgreSQL has dispatched it to every instance, whose logs drop their in-process copies and
+ *     refuse the stale copy Redis may still hold;
  *  3. the relay, on every instance, applies unapplied outbox rows to Redis until each is applied,
  *     whoever made it and whatever crashed in between, and prunes rows past the retention;
  *  4. every instance's channel feeds its log, which refuses stale copies in every cache tier.
@@ -96,14 +97,16 @@ export function createInvalidations(database: DatabaseHandle, logger: Logger, op
     outbox,
     async committed(invs, outboxIds) {
       for (const inv of invs) log.record(inv);
+      // Other instances' in-process tiers learn of this only through the channel, so the answer
+      // also waits (bounded; about a millisecond) until the invalidation came back through
+      // PostgreSQL: by then it has been dispatched to every listening instance, not merely queued.
+      // If Redis does not confirm the purge, this is also what keeps them from its old copy.
+      const echoed = Promise.all(invs.map((inv) => channel.heard(inv, ECHO_WAIT_MS)));
       if (cache && (await cache.purge(invs.map((i) => i.key)))) {
         // Not awaited by the caller's response: if this is lost, the relay applies it again.
         void outbox.markApplied(outboxIds).catch(() => {});
-        return;
       }
-      // Redis did not confirm: other instances may still read the old copy from it, so the
-      // answer waits (bounded) until the invalidation has gone out to them through PostgreSQL.
-      await Promise.all(invs.map((inv) => channel.heard(inv, ECHO_WAIT_MS)));
+      await echoed;
     },
     relay,
     channelState: () => channel.state(),

@@ -27,8 +27,10 @@ async function redisOf(args: string[] = []): Promise<TestRedis> {
   return redis;
 }
 
+// Faults of the Redis tier: reads must reach Redis (to trip a breaker, to load slowly), so the
+// in-process tier is off here; its coherence is tested in test/l1-cache.test.ts and test/workers.test.ts.
 async function instance(redisUrl: string): Promise<Harness> {
-  const h = await createHarness({ db: DB, redisUrl });
+  const h = await createHarness({ db: DB, redisUrl, env: { CACHE_L1_MAX_ENTRIES: "0" } });
   cleanup.push(() => h.close());
   return h;
 }
