@@ -45,7 +45,8 @@ try {
   throw err;
 }
 
-const logger = createLogger({ debug: config.CACHE_DEBUG });
+// Workers share the supervisor's stdout: their batches of log lines must stay within PIPE_BUF.
+const logger = createLogger({ debug: config.CACHE_DEBUG, sharedStdout: config.WORKERS > 1 });
 
 if (args[0] === "thumbnails") {
   if (args[1] !== "requeue") {

@@ -5,7 +5,7 @@ import { createLineBuffer } from "../src/logger.ts";
 
 test("access-log lines go out in whole-line batches of at most 4096 bytes, within 50 ms; other lines at once, in order", async () => {
   const chunks: string[] = [];
-  const out = createLineBuffer((c) => chunks.push(c), 1);
+  const out = createLineBuffer((c) => chunks.push(Buffer.from(c).toString("utf8")), 1);
   const lines = Array.from({ length: 500 }, (_, i) => JSON.stringify({ msg: "request", i, path: `/api/v1/images/${"é".repeat(i % 7)}` }));
   for (const l of lines) out.push(l);
   expect(chunks.length).toBeGreaterThan(5);

@@ -32,6 +32,18 @@ export function logRequest(deps: Pick<Deps, "logger">, e: AccessLogEntry) {
   );
 }
 
+/**
+ * The same line, for a caller whose string fields need no escaping and are ASCII: a GET, a path
+ * made of a canonical id, a request id it generated (a UUID) and an address from the socket.
+ */
+export function logPlainRequest(deps: Pick<Deps, "logger">, path: string, status: number, bytes: number, ms: number, requestId: string, clientIp: string) {
+  deps.logger.infoLine(
+    `{"time":"${nowIso()}","level":"info","msg":"request","method":"GET","path":"${path}","status":${status},"bytes":${bytes},` +
+      `"ms":${ms},"request_id":"${requestId}","client_ip":"${clientIp}"}`,
+    true,
+  );
+}
+
 /** Milliseconds since `startedAt` (performance.now()), to 0.01 ms, as the access log shows them. */
 export const elapsedMs = (startedAt: number) => Math.round((performance.now() - startedAt) * 100) / 100;
 

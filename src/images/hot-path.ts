@@ -2,7 +2,7 @@ import type { Server } from "bun";
 import type { App } from "../app.ts";
 import type { Deps } from "../deps.ts";
 import { L1_HIT } from "../http/cache-status.ts";
-import { elapsedMs, logRequest } from "../http/request-log.ts";
+import { elapsedMs, logPlainRequest } from "../http/request-log.ts";
 import { imageCacheKey, type CachedImage } from "./image-cache.ts";
 import { toMetadata } from "./schemas.ts";
 
@@ -48,15 +48,8 @@ export function hotRoutes(deps: Deps, app: App) {
         });
         metrics.request(ROUTE, "GET", 200, (performance.now() - startedAt) / 1000);
         if (logRequests) {
-          logRequest(deps, {
-            method: "GET",
-            path: `/api/v1/images/${id}`,
-            status: 200,
-            bytes: r.bytes,
-            ms: elapsedMs(startedAt),
-            request_id: requestId,
-            client_ip: deps.clientIp(server.requestIP(req)?.address, req.headers.get("x-forwarded-for") ?? undefined),
-          });
+          const clientIp = deps.clientIp(server.requestIP(req)?.address, req.headers.get("x-forwarded-for") ?? undefined);
+          logPlainRequest(deps, `/api/v1/images/${id}`, 200, r.bytes, elapsedMs(startedAt), requestId, clientIp);
         }
         return res;
       },

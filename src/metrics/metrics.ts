@@ -1,5 +1,6 @@
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from "prom-client";
 import type { CacheEvents } from "../cache/cache.ts";
+import { createRequestHistogram } from "./request-histogram.ts";
 
 /** What a scrape also reads, at scrape time (set once the dependencies exist). */
 export type MetricSources = {
@@ -55,23 +56,29 @@ export function createMetrics(): Metrics {
   let sources: MetricSources = {};
   let fleet: (() => Promise<string>) | undefined;
 
-  const requests = new Histogram({
-    name: "chitram_http_request_duration_seconds",
-    help: "HTTP requests by route pattern, method and status, and how long they took (the _count is the request count)",
-    labelNames: ["route", "method", "status"] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [registry],
-  });
-  // The hot path must not hash label sets per request: one child per (route, method, status).
-  const requestChildren = new Map<string, ReturnType<typeof requests.labels>>();
+  const requests = createRequestHistogram(
+    "chitram_http_request_duration_seconds",
+    "HTTP requests by route pattern, method and status, and how long they took (the _count is the request count)",
+    LATENCY_BUCKETS,
+  );
+  registry.registerMetric(requests);
 
-  const cacheReads = new Counter({
+  // Counted in plain numbers on the hot path and added to the counter when scraped (a labelled
+  // increment hashes its labels: a visible share of an in-process hit).
+  const cachePending = new Map<string, { tier: string; result: string; n: number }>();
+  new Counter({
     name: "chitram_cache_reads_total",
     help: "Cache reads by tier (l1 in-process, l2 Redis) and result: hit, miss, stale (refused by the invalidation log), error, bypass (tier not usable)",
     labelNames: ["tier", "result"] as const,
     registers: [registry],
+    collect() {
+      for (const p of cachePending.values()) {
+        if (p.n === 0) continue;
+        this.inc({ tier: p.tier, result: p.result }, p.n);
+        p.n = 0;
+      }
+    },
   });
-  const cacheChildren = new Map<string, ReturnType<typeof cacheReads.labels>>();
   const l1Entries = new Gauge({ name: "chitram_cache_l1_entries", help: "Entries in the in-process tier", registers: [registry], collect() { this.set(sources.l1?.size() ?? 0); } });
   const l1Bytes = new Gauge({ name: "chitram_cache_l1_bytes", help: "Approximate bytes held by the in-process tier", registers: [registry], collect() { this.set(sources.l1?.bytes() ?? 0); } });
   const l1Evictions = new Gauge({
@@ -183,24 +190,13 @@ export function createMetrics(): Metrics {
 
   return {
     registry,
-    request(route, method, status, seconds) {
-      const k = `${route} ${method} ${status}`;
-      let child = requestChildren.get(k);
-      if (!child) {
-        child = requests.labels(route, method, String(status));
-        requestChildren.set(k, child);
-      }
-      child.observe(seconds);
-    },
+    request: (route, method, status, seconds) => requests.observe(route, method, status, seconds),
     cache: {
       read(tier, result) {
         const k = `${tier} ${result}`;
-        let child = cacheChildren.get(k);
-        if (!child) {
-          child = cacheReads.labels(tier, result);
-          cacheChildren.set(k, child);
-        }
-        child.inc();
+        const p = cachePending.get(k);
+        if (p) p.n++;
+        else cachePending.set(k, { tier, result, n: 1 });
       },
     },
     breakerTransition: (to) => breakerTransitions.inc({ to }),
