@@ -1,6 +1,6 @@
 // The cross-instance staleness bound: after a DELETE's 204 on instance A, for how long can
-// instance B still answer the image from its in-process tier? B is under load (wrk, 50
-// connections, random cached ids) the whole time. Per delete: upload on A, read on B until B
+// instance B still answer the image from its in-process tier? Measured with B idle, and with B
+// under load (wrk, 50 connections, random cached ids) the whole time. Per delete: upload on A, read on B until B
 // serves it from L1, start pollers on B (each a loop of GETs of that id), delete on A, and note
 // when A's 204 arrived; the pollers stop at their first 404.
 //  - "first 404 after the 204": A's 204 received → B's first 404 received. An upper bound of the
@@ -15,15 +15,17 @@ const POLLERS = 4;
 const POLL_GIVE_UP_MS = 2_000;
 
 export type StalenessResult = {
+  /** Whether B was under wrk load meanwhile. */
+  loaded: boolean;
   deletes: number;
   /** ms from A's 204 to B's first 404, per delete. */
   firstNotFoundMs: { p50: number; p99: number; max: number };
   staleAnswers: number;
   /** Deletes with at least one stale answer. */
   deletesWithStale: number;
-  /** Latest (send time − 204 time) of a stale answer, ms; 0 if none. */
-  staleSentMaxMs: number;
-  load: WrkRun;
+  /** Per delete, the latest (send time − 204 time) of a stale answer (0 if none): a lower bound of the window, ms. */
+  staleSentMs: { p50: number; p99: number; max: number };
+  load?: WrkRun;
   pollers: number;
 };
 
@@ -36,10 +38,12 @@ export async function measureStaleness(o: {
   image: Uint8Array;
   deletes: number;
   seconds: number;
+  /** Load B with wrk meanwhile. */
+  loaded: boolean;
   track: (p: import("bun").Subprocess) => void;
 }): Promise<StalenessResult> {
   // Background load on B for the whole measurement (wrk stops itself after `seconds`).
-  const load = runWrk({
+  const load = !o.loaded ? undefined : runWrk({
     url: o.reader.url,
     script: "random-path.lua",
     args: [o.idsFile, `${API}/`],
@@ -50,12 +54,12 @@ export async function measureStaleness(o: {
     cpuGroups: { server: [o.reader.pid] },
     track: o.track,
   });
-  await Bun.sleep(1_000);
+  if (load) await Bun.sleep(1_000);
   const until = performance.now() + (o.seconds - 2) * 1000;
   const firsts: number[] = [];
+  const staleSent: number[] = [];
   let staleAnswers = 0;
   let deletesWithStale = 0;
-  let staleSentMaxMs = 0;
   for (let i = 0; i < o.deletes && performance.now() < until; i++) {
     const form = new FormData();
     form.append("file", new Blob([o.image as Uint8Array<ArrayBuffer>], { type: "image/jpeg" }), "stale.jpg");
@@ -92,18 +96,20 @@ export async function measureStaleness(o: {
     firsts.push(Math.max(0, Math.min(...notFound) - t204));
     const stale = answers.filter((a) => a.status === 200 && a.sent > t204);
     staleAnswers += stale.length;
-    if (stale.length) {
-      deletesWithStale++;
-      staleSentMaxMs = Math.max(staleSentMaxMs, ...stale.map((a) => a.sent - t204));
-    }
+    if (stale.length) deletesWithStale++;
+    staleSent.push(Math.max(0, ...stale.map((a) => a.sent - t204)));
   }
-  const sorted = [...firsts].sort((a, b) => a - b);
+  const stats = (xs: number[]) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    return { p50: pct(sorted, 50), p99: pct(sorted, 99), max: sorted[sorted.length - 1] ?? Number.NaN };
+  };
   return {
+    loaded: o.loaded,
     deletes: firsts.length,
-    firstNotFoundMs: { p50: pct(sorted, 50), p99: pct(sorted, 99), max: sorted[sorted.length - 1] ?? Number.NaN },
+    firstNotFoundMs: stats(firsts),
     staleAnswers,
     deletesWithStale,
-    staleSentMaxMs,
+    staleSentMs: stats(staleSent),
     load: await load,
     pollers: POLLERS,
   };
