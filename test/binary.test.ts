@@ -190,5 +190,23 @@ describe("single binary", () => {
         rmSync(r.dir, { recursive: true, force: true });
       }
     }, 60_000);
+
+    test("WORKERS=2: the binary supervises two copies of itself on one port; /metrics on METRICS_PORT; SIGTERM exits 0", async () => {
+      const metricsPort = await spareTcpPort();
+      const r = await startBinary({ DATABASE_URL: TEST_DATABASE_URL, REDIS_URL: redis.url, WORKERS: "2", METRICS_PORT: String(metricsPort) });
+      try {
+        const pids = JSON.parse(await r.waitForLog("chitram supervising workers", 20_000)).pids as number[];
+        expect(pids).toHaveLength(2);
+        await exercise(r, "connected"); // thumbnails too: worker 1 runs the thumbnail Workers
+        const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+        expect(metrics).toContain("chitram_workers_ready 2");
+        r.kill("SIGTERM");
+        expect(await r.exited).toBe(0);
+        expect(r.logEntries().filter((e) => e.msg === "stopped")).toHaveLength(3);
+      } finally {
+        r.kill("SIGKILL");
+        rmSync(r.dir, { recursive: true, force: true });
+      }
+    }, 90_000);
   });
 });
