@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { fixture, makePng } from "./support/images.ts";
 import { startServerProcess, type ServerProcess } from "./support/process.ts";
 import { spareTcpPort, startTestRedis, type TestRedis } from "./support/redis-server.ts";
-import { HAVE_POSTGRES, HAVE_REDIS, TEST_DATABASE_URL } from "./support/services.ts";
+import { createScratchDatabase, HAVE_POSTGRES, HAVE_REDIS, TEST_DATABASE_URL } from "./support/services.ts";
 import { decodeJpeg } from "./support/thumbnails.ts";
 import { eventually } from "./support/wait.ts";
 
@@ -193,7 +193,10 @@ describe("single binary", () => {
 
     test("WORKERS=2: the binary supervises two copies of itself on one port; /metrics on METRICS_PORT; SIGTERM exits 0", async () => {
       const metricsPort = await spareTcpPort();
-      const r = await startBinary({ DATABASE_URL: TEST_DATABASE_URL, REDIS_URL: redis.url, WORKERS: "2", METRICS_PORT: String(metricsPort) });
+      // A database of its own: thumbnail jobs other tests left in the shared one (their files gone,
+      // retried with backoff) would queue ahead of this test's in worker 1's single Worker.
+      const db = await createScratchDatabase("binary_workers");
+      const r = await startBinary({ DATABASE_URL: db.url, REDIS_URL: redis.url, WORKERS: "2", METRICS_PORT: String(metricsPort) });
       try {
         const pids = JSON.parse(await r.waitForLog("chitram supervising workers", 20_000)).pids as number[];
         expect(pids).toHaveLength(2);
@@ -205,7 +208,9 @@ describe("single binary", () => {
         expect(r.logEntries().filter((e) => e.msg === "stopped")).toHaveLength(3);
       } finally {
         r.kill("SIGKILL");
+        await r.exited;
         rmSync(r.dir, { recursive: true, force: true });
+        await db.drop();
       }
     }, 90_000);
   });
