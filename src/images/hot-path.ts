@@ -26,6 +26,8 @@ export function hotRoutes(deps: Deps, app: App) {
   if (!deps.memory.enabled || config.CORS_ORIGINS.length > 0) return undefined;
   const keyPrefix = imageCacheKey(config.CACHE_KEY_PREFIX, "");
   const logRequests = config.ACCESS_LOG;
+  // X-Forwarded-For is read only when some proxy is trusted (the resolver ignores it otherwise).
+  const readsForwardedFor = config.TRUSTED_PROXIES.length > 0;
   const toApp = (req: Request, server: Server<undefined>) => app.fetch(req, { server });
 
   return {
@@ -48,7 +50,8 @@ export function hotRoutes(deps: Deps, app: App) {
         });
         metrics.request(ROUTE, "GET", 200, (performance.now() - startedAt) / 1000);
         if (logRequests) {
-          const clientIp = deps.clientIp(server.requestIP(req)?.address, req.headers.get("x-forwarded-for") ?? undefined);
+          const forwardedFor = readsForwardedFor ? (req.headers.get("x-forwarded-for") ?? undefined) : undefined;
+          const clientIp = deps.clientIp(server.requestIP(req)?.address, forwardedFor);
           logPlainRequest(deps, `/api/v1/images/${id}`, 200, r.bytes, elapsedMs(startedAt), requestId, clientIp);
         }
         return res;
