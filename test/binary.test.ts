@@ -193,14 +193,17 @@ describe("single binary", () => {
 
     test("WORKERS=2: the binary supervises two copies of itself on one port; /metrics on METRICS_PORT; SIGTERM exits 0", async () => {
       const metricsPort = await spareTcpPort();
-      // A database of its own: thumbnail jobs other tests left in the shared one (their files gone,
-      // retried with backoff) would queue ahead of this test's in worker 1's single Worker.
+      // A database of its own (thumbnail jobs other tests left in the shared one would queue ahead
+      // of this test's in worker 1's single Worker) and a key prefix of its own (the test before
+      // used up most of this client's upload rate limit in the same Redis).
       const db = await createScratchDatabase("binary_workers");
-      const r = await startBinary({ DATABASE_URL: db.url, REDIS_URL: redis.url, WORKERS: "2", METRICS_PORT: String(metricsPort) });
+      const r = await startBinary({ DATABASE_URL: db.url, REDIS_URL: redis.url, CACHE_KEY_PREFIX: "workers", WORKERS: "2", METRICS_PORT: String(metricsPort) });
       try {
         const pids = JSON.parse(await r.waitForLog("chitram supervising workers", 20_000)).pids as number[];
         expect(pids).toHaveLength(2);
-        await exercise(r, "connected"); // thumbnails too: worker 1 runs the thumbnail Workers
+        await exercise(r, "connected").catch((err) => {
+          throw new Error(`${(err as Error).message}\n${r.logs().filter((l) => !l.includes('"msg":"request"')).slice(-30).join("\n")}`);
+        }); // thumbnails too: worker 1 runs the thumbnail Workers
         const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
         expect(metrics).toContain("chitram_workers_ready 2");
         r.kill("SIGTERM");
