@@ -170,8 +170,8 @@ describe.if(HAVE_REDIS)("no stale entry after a delete (two instances, real Redi
   let deleter: Harness;
   beforeAll(async () => {
     redis = await startTestRedis();
-    reader = await createHarness({ db: DB, redisUrl: redis.url });
-    deleter = await createHarness({ db: DB, redisUrl: redis.url });
+    reader = await createHarness({ db: DB, redisUrl: redis.url, env: { CACHE_L1_MAX_ENTRIES: "0" } });
+    deleter = await createHarness({ db: DB, redisUrl: redis.url, env: { CACHE_L1_MAX_ENTRIES: "0" } });
   });
   afterAll(async () => {
     await reader.close();
