@@ -17,6 +17,7 @@ import {
   Children, createDatabase, createRedis, logSize, logWarningsSince, startCeiling, startChitram, startS3, waitForCacheState,
   type BenchDatabase,
 } from "./services.ts";
+import { measureStaleness } from "./staleness.ts";
 import { measureThumbnails } from "./thumbnails.ts";
 import { seedImages, uploadBurst, uploadImage, type BurstResult } from "./uploads.ts";
 
@@ -79,13 +80,32 @@ async function main(): Promise<void> {
     log(`database ${db.name} created`);
     const ctx = await startServices(children, db, runDir, fixtures);
     const results = await runRounds(defineScenarios(ctx), ctx, children);
+    const staleness = [];
+    for (const loaded of [false, true]) {
+      const busyBefore = await waitForQuietMachine();
+      const st = await measureStaleness({
+        writer: ctx.l2Only,
+        reader: ctx.cached,
+        idsFile: ctx.files.pgIds,
+        image: await Bun.file(fixtures.seed).bytes(),
+        deletes: loaded ? 300 : 200,
+        seconds: 20,
+        loaded,
+        track: (p) => children.track(p),
+      });
+      staleness.push({ ...st, busyBefore });
+      log(
+        `staleness (B ${loaded ? `under load, ${Math.round(st.load!.rps)} req/s` : "idle"}): ${st.deletes} deletes; B's first 404 after A's 204 p50 ${st.firstNotFoundMs.p50.toFixed(2)} ms, ` +
+          `p99 ${st.firstNotFoundMs.p99.toFixed(2)} ms, max ${st.firstNotFoundMs.max.toFixed(2)} ms; ${st.staleAnswers} stale answers, latest sent ${st.staleSentMs.max.toFixed(2)} ms after the 204`,
+      );
+    }
     const bursts = await measureBursts(children, ctx, db, runDir, fixtures);
     thumbDb = await createDatabase();
     await waitForQuietMachine();
     const thumbnails = await measureThumbnails(children, thumbDb, ctx.redis.url, runDir, fixtures.photo12mp, fixtures.seed);
     log(`thumbnails: ${thumbnails.images} × 12 MP JPEG with ${thumbnails.poolSize} Worker(s): ${thumbnails.thumbnailsPerSecond.toFixed(2)}/s, ${Math.round(thumbnails.msPerImage.mean)} ms each; metadata p99 ${thumbnails.idle.p99Ms.toFixed(2)} ms idle, ${thumbnails.burst.p99Ms.toFixed(2)} ms during the burst`);
     const env = await describeEnvironment(db.version);
-    const report = renderReport({ env, settings: SETTINGS, results, bursts, thumbnails, totalSeconds: (performance.now() - startedAt) / 1000 });
+    const report = renderReport({ env, settings: SETTINGS, results, bursts, thumbnails, staleness, totalSeconds: (performance.now() - startedAt) / 1000 });
     writeFileSync(RESULTS_FILE, report);
     console.log(`\n${report}`);
     log(`written to ${RESULTS_FILE}`);
@@ -107,15 +127,18 @@ async function startServices(children: Children, db: BenchDatabase, runDir: stri
   // The cached instance starts first and runs the migrations; the uncached one shares its database and image files.
   const cached = await startChitram(children, { name: "pg-cache", dataDir: pgData, databaseUrl: db.url, redisUrl: redis.url, cacheEnabled: true, logDir });
   const s3 = await startS3(children, join(runDir, "s3-data"), logDir);
-  const [uncached, pglite, s3Cached] = await Promise.all([
+  const [uncached, pglite, s3Cached, l2Only, noLog, workers2] = await Promise.all([
     startChitram(children, { name: "pg-nocache", dataDir: pgData, databaseUrl: db.url, cacheEnabled: false, logDir }),
     startChitram(children, { name: "pglite-nocache", dataDir: join(runDir, "pglite-data"), cacheEnabled: false, logDir }),
     // Same database and Redis as pg-cache; its image bytes in S3.
     startChitram(children, { name: "s3-cache", dataDir: join(runDir, "s3-chitram"), databaseUrl: db.url, redisUrl: redis.url, cacheEnabled: true, logDir, env: s3.env }),
+    // The same as pg-cache but for one setting each: no in-process tier; no access log; 2 workers.
+    startChitram(children, { name: "pg-cache-l2only", dataDir: pgData, databaseUrl: db.url, redisUrl: redis.url, cacheEnabled: true, logDir, env: { CACHE_L1_MAX_ENTRIES: "0" } }),
+    startChitram(children, { name: "pg-cache-nolog", dataDir: pgData, databaseUrl: db.url, redisUrl: redis.url, cacheEnabled: true, logDir, env: { ACCESS_LOG: "false" } }),
+    startChitram(children, { name: "pg-cache-workers2", dataDir: pgData, databaseUrl: db.url, redisUrl: redis.url, cacheEnabled: true, logDir, env: { WORKERS: "2" } }),
   ]);
-  await waitForCacheState(cached, "connected");
-  await waitForCacheState(s3Cached, "connected");
-  log(`started redis :${redis.port}, ceiling ${ceiling.url}, s3rver ${s3.server.url}, chitram pg-cache ${cached.url}, pg-nocache ${uncached.url}, pglite-nocache ${pglite.url}, s3-cache ${s3Cached.url}`);
+  for (const s of [cached, s3Cached, l2Only, noLog, workers2]) await waitForCacheState(s, "connected");
+  log(`started redis :${redis.port}, ceiling ${ceiling.url}, s3rver ${s3.server.url}, chitram pg-cache ${cached.url}, pg-nocache ${uncached.url}, pglite-nocache ${pglite.url}, s3-cache ${s3Cached.url}, l2-only ${l2Only.url}, no access log ${noLog.url}, WORKERS=2 ${workers2.url}`);
 
   // Seed PostgreSQL (through the cached instance) and PGlite at the same time.
   const t0 = performance.now();
@@ -160,7 +183,7 @@ async function startServices(children: Children, db: BenchDatabase, runDir: stri
   writeFileSync(files.ceil10k, "dl-10k.jpg\n");
   writeFileSync(files.ceil1m, "dl-1m.jpg\n");
   writeFileSync(files.uploadBody, upload.body);
-  return { redis, ceiling, cached, uncached, pglite, s3Cached, s3rver: s3.server, pgIds, pgliteIds, files, uploadBoundary: upload.boundary, fixtures };
+  return { redis, ceiling, cached, uncached, pglite, s3Cached, l2Only, noLog, workers2, s3rver: s3.server, pgIds, pgliteIds, files, uploadBoundary: upload.boundary, fixtures };
 }
 
 /** Round 1 runs every scenario, then round 2 runs them all again, so drift shows up as a difference between rounds. */
@@ -181,7 +204,7 @@ async function runRounds(scenarios: Scenario[], ctx: Context, children: Children
           threads: SETTINGS.threads,
           track: (p: Subprocess) => children.track(p),
           // Resolved per run: PostgreSQL backends come and go, and redis-server is restarted.
-          cpuGroups: () => ({ server: [server.pid], postgres: pidsNamed("postgres"), redis: [ctx.redis.pid()].filter((p) => p !== undefined), s3: [ctx.s3rver.pid] }),
+          cpuGroups: () => ({ server: server.pids?.() ?? [server.pid], postgres: pidsNamed("postgres"), redis: [ctx.redis.pid()].filter((p) => p !== undefined), s3: [ctx.s3rver.pid] }),
         };
         if (SETTINGS.warmupSeconds > 0) await runWrk({ ...load, cpuGroups: load.cpuGroups(), seconds: SETTINGS.warmupSeconds });
         const notes: Notes = { ...(await s.check?.()) };

@@ -50,6 +50,12 @@ export type Context = {
   pglite: Server;
   /** PostgreSQL + Redis cache, STORAGE_BACKEND=s3 on s3rver. */
   s3Cached: Server;
+  /** As `cached`, with the in-process tier off (CACHE_L1_MAX_ENTRIES=0): hits come from Redis. */
+  l2Only: Server;
+  /** As `cached`, with ACCESS_LOG=false. */
+  noLog: Server;
+  /** As `cached`, with WORKERS=2 (a supervisor and two server processes on one port). */
+  workers2: Server;
   /** The S3 server (s3rver, its own process). */
   s3rver: Server;
   pgIds: string[];
@@ -60,7 +66,7 @@ export type Context = {
 };
 
 export function defineScenarios(ctx: Context): Scenario[] {
-  const { ceiling, cached, uncached, pglite, s3Cached, files, redis } = ctx;
+  const { ceiling, cached, uncached, pglite, s3Cached, l2Only, noLog, workers2, files, redis } = ctx;
   const randomPath = (server: Server, idsFile: string, prefix: string, suffix = ""): Load => ({
     server,
     url: server.url,
@@ -70,6 +76,28 @@ export function defineScenarios(ctx: Context): Scenario[] {
   });
   const metadata = (server: Server, idsFile: string) => randomPath(server, idsFile, `${API}/`);
   const xCache = (server: Server, ids: string[]) => async (): Promise<Notes> => ({ "X-Cache": await sampleXCache(server, ids) });
+  const cacheStatus = (server: Server, ids: string[]) => async (): Promise<Notes> => ({ "Cache-Status": await sampleXCache(server, ids, 20, "cache-status") });
+  /** A HIT run from the in-process tier: warm, confirm, and count what reached Redis meanwhile. */
+  const l1Hit = (key: string, label: string, server: Server): Scenario => ({
+    key,
+    label,
+    kind: "metadata",
+    ceiling: "ceiling-json",
+    load: metadata(server, files.pgIds),
+    async setUp() {
+      await redis.start();
+      await waitForCacheState(server, "connected");
+      await warmCache(server, ctx.pgIds);
+    },
+    check: cacheStatus(server, ctx.pgIds),
+    async observe() {
+      const before = await redis.stats();
+      return async () => {
+        const after = await redis.stats();
+        return { "Redis commands during the run": String((after.total_commands_processed ?? 0) - (before.total_commands_processed ?? 0)) };
+      };
+    },
+  });
   const redisUp = async () => {
     // Every scenario but dead/frozen starts with Redis up and chitram's breaker closed.
     await redis.start();
@@ -91,17 +119,21 @@ export function defineScenarios(ctx: Context): Scenario[] {
 
   return [
     { key: "ceiling-json", label: "ceiling: Bun.serve JSON", kind: "metadata", load: randomPath(ceiling, files.pgIds, "/meta/") },
+    l1Hit("cache-hit", "metadata, cache HIT from L1 (in-process; access log on)", cached),
+    l1Hit("cache-hit-nolog", "metadata, cache HIT from L1, ACCESS_LOG=false", noLog),
+    l1Hit("cache-hit-w2", "metadata, cache HIT from L1, WORKERS=2", workers2),
     {
-      key: "cache-hit",
-      label: "metadata, cache HIT (PostgreSQL + Redis)",
+      key: "cache-hit-l2",
+      label: "metadata, cache HIT from L2 only (Redis; L1 off)",
       kind: "metadata",
       ceiling: "ceiling-json",
-      load: metadata(cached, files.pgIds),
+      load: metadata(l2Only, files.pgIds),
       async setUp() {
-        await redisUp();
-        await warmCache(cached, ctx.pgIds); // a HIT run must not measure misses
+        await redis.start();
+        await waitForCacheState(l2Only, "connected");
+        await warmCache(l2Only, ctx.pgIds); // a HIT run must not measure misses
       },
-      check: xCache(cached, ctx.pgIds),
+      check: cacheStatus(l2Only, ctx.pgIds),
       async observe() {
         // Redis' own counters tell whether every request of the run really was a hit.
         const before = await redis.stats();
@@ -215,14 +247,14 @@ async function warmCache(server: Server, ids: string[]): Promise<void> {
   });
 }
 
-/** Fetches `n` random ids and tallies their X-Cache headers, e.g. "HIT 20/20". */
-async function sampleXCache(server: Server, ids: string[], n = 20): Promise<string> {
+/** Fetches `n` random ids and tallies a header (X-Cache by default), e.g. "HIT 20/20". */
+async function sampleXCache(server: Server, ids: string[], n = 20, header = "x-cache"): Promise<string> {
   const tally = new Map<string, number>();
   for (let i = 0; i < n; i++) {
     const id = ids[Math.floor(Math.random() * ids.length)]!;
     const res = await fetch(`${server.url}${API}/${id}`, { signal: AbortSignal.timeout(5_000) });
     await res.arrayBuffer();
-    const key = res.status === 200 ? (res.headers.get("x-cache") ?? "none") : `status ${res.status}`;
+    const key = res.status === 200 ? (res.headers.get(header) ?? "none") : `status ${res.status}`;
     tally.set(key, (tally.get(key) ?? 0) + 1);
   }
   return [...tally].map(([k, v]) => `${k} ${v}/${n}`).join(", ");

@@ -1,6 +1,6 @@
 // The processes and the database the bench owns: every child is registered in one place so
 // that a failure or Ctrl-C stops all of them, and the shared Redis on 6379 is never touched.
-import { closeSync, openSync } from "node:fs";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import postgres from "postgres";
@@ -135,7 +135,24 @@ export async function createRedis(children: Children, dir: string): Promise<Benc
 // ---------------------------------------------------------------------------------------------
 // HTTP servers: chitram from source and the ceiling server.
 
-export type Server = { name: string; url: string; pid: number; proc: Subprocess; logFile: string };
+export type Server = {
+  name: string;
+  url: string;
+  pid: number;
+  proc: Subprocess;
+  logFile: string;
+  /** Every process serving it (a WORKERS supervisor and its workers), for CPU accounting. */
+  pids?: () => number[];
+};
+
+/** The pids of `pid`'s children (Linux /proc). */
+export function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
 
 export type ChitramOptions = {
   name: string;
@@ -177,7 +194,7 @@ export async function startChitram(children: Children, o: ChitramOptions): Promi
   const proc = children.spawn(["bun", ...(o.bunFlags ?? []), "run", "src/main.ts"], { logFile, env });
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(`chitram ${o.name}`, proc, `${url}/health`, logFile);
-  return { name: o.name, url, pid: proc.pid, proc, logFile };
+  return { name: o.name, url, pid: proc.pid, proc, logFile, pids: () => [proc.pid, ...childPids(proc.pid)] };
 }
 
 /** s3rver in its own process (bench/s3-server.ts); the S3 settings for a chitram that uses it. */

@@ -14,6 +14,7 @@ import { createRouter, ErrorEnvelope } from "./http/openapi.ts";
 import { requestContext } from "./http/request-log.ts";
 import { imageRoutes } from "./images/routes.ts";
 import { tagRoutes } from "./tags/routes.ts";
+import { metricsRoutes } from "./metrics/routes.ts";
 import { thumbnailRoutes } from "./thumbnails/routes.ts";
 import { csrfGuard } from "./web/csrf.ts";
 import { renderErrorPage } from "./web/pages/error.tsx";
@@ -24,7 +25,7 @@ import { webRoutes } from "./web/routes.ts";
 // What a browser on another origin may send and read (CORS_ORIGINS).
 const CORS_ALLOW_HEADERS = ["Content-Type", "Authorization", "X-Delete-Token", "X-Request-Id", "Range", "If-None-Match", "If-Range"];
 const CORS_EXPOSE_HEADERS = [
-  "Location", "X-Request-Id", "X-Cache", "ETag", "Content-Disposition", "Content-Range", "Accept-Ranges", "Retry-After", "Allow", "WWW-Authenticate",
+  "Location", "X-Request-Id", "X-Cache", "Cache-Status", "ETag", "Content-Disposition", "Content-Range", "Accept-Ranges", "Retry-After", "Allow", "WWW-Authenticate",
   "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy",
 ];
 
@@ -63,6 +64,7 @@ export function createApp(deps: Deps) {
   app.route("/api/v1/api-keys", apiKeyRoutes);
   app.route("/api/v1/admin", adminRoutes);
   app.route("/", webRoutes);
+  if (config.METRICS_PORT === undefined) app.route("/metrics", metricsRoutes);
 
   app.openAPIRegistry.register("Error", ErrorEnvelope);
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
@@ -107,13 +109,19 @@ export function createApp(deps: Deps) {
     return c.json(err.body(), err.status);
   });
 
-  app.onError(renderError);
+  app.onError((err, c) => renderError(err, c, deps));
 
   return app;
 }
 
-function renderError(err: Error, c: Context<AppEnv>) {
+function renderError(err: Error, c: Context<AppEnv>, deps: Deps) {
   const apiError = toApiError(err, c);
+  if (apiError.code === "RATE_LIMIT_EXCEEDED") deps.metrics.rateLimited(c.req.routePath);
+  if (c.req.method === "POST" && c.req.routePath === UPLOAD_ROUTE) {
+    // SERVICE_UNAVAILABLE names a reason of a fixed few (slots, storage, database); other details are free text.
+    const reason = apiError.code === "SERVICE_UNAVAILABLE" ? apiError.details.reason : undefined;
+    deps.metrics.uploadRefused(typeof reason === "string" ? `${apiError.code}:${reason}` : apiError.code);
+  }
   // A browser outside the API (a wrong method on a page, a refused form) reads words, not JSON.
   if (wantsHtml(c) && !c.req.path.startsWith("/api/")) return renderErrorPage(c, apiError);
   for (const [k, v] of Object.entries(apiError.headers)) c.header(k, v);
@@ -121,5 +129,7 @@ function renderError(err: Error, c: Context<AppEnv>) {
   if (apiError.status === 401 && !apiError.headers["WWW-Authenticate"]) c.header("WWW-Authenticate", "Bearer");
   return c.json(apiError.body(), apiError.status);
 }
+
+const UPLOAD_ROUTE = "/api/v1/images/upload";
 
 export type App = ReturnType<typeof createApp>;

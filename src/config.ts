@@ -103,6 +103,16 @@ const schema = z.object({
     .regex(/^[A-Za-z0-9_.:-]{1,64}$/, "expected 1-64 of A-Z a-z 0-9 _ . : -")
     .default("chitram"),
   CACHE_DEBUG: bool.default(false),
+  // The in-process tier in front of Redis (per server process); 0 entries turns it off.
+  CACHE_L1_MAX_ENTRIES: int(0, 10_000_000).default(50_000),
+  CACHE_L1_MAX_MB: z.coerce.number().min(0).max(65_536).default(64),
+  CACHE_L1_TTL_SECONDS: z.coerce.number().min(0.001).max(86_400).default(60),
+  // Server processes sharing the port (reusePort); `auto` = one per core.
+  WORKERS: z
+    .union([z.literal("auto"), z.coerce.number().int().min(1).max(256)], { error: "expected a whole number from 1 to 256, or auto" })
+    .default(1),
+  // Serve /metrics on this port (and not on PORT) so it need not be public; unset: on PORT.
+  METRICS_PORT: int(1, 65535).optional(),
   MAX_FILE_SIZE_MB: z.coerce.number().positive().max(1024).default(5),
   MAX_IMAGE_PIXELS: int(1, 2_000_000_000).default(50_000_000),
   STRIP_METADATA: bool.default(true),
@@ -148,7 +158,18 @@ const schema = z.object({
   UPLOAD_BODY_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(3600).default(60),
   RECONCILE_INTERVAL_SECONDS: z.coerce.number().min(1).max(7 * 86_400).default(3600),
   RECONCILE_GRACE_SECONDS: z.coerce.number().min(0.1).max(7 * 86_400).default(900),
-}).transform((e) => ({ ...e, DATABASE_QUERY_TIMEOUT_SECONDS: e.DATABASE_QUERY_TIMEOUT_SECONDS ?? Math.min(5, e.REQUEST_TIMEOUT_SECONDS / 2) })).superRefine((e, ctx) => {
+}).transform((e) => ({
+  ...e,
+  DATABASE_QUERY_TIMEOUT_SECONDS: e.DATABASE_QUERY_TIMEOUT_SECONDS ?? Math.min(5, e.REQUEST_TIMEOUT_SECONDS / 2),
+  // auto: one process per core, but the embedded database can be opened by one process only.
+  WORKERS: e.WORKERS === "auto" ? (e.DATABASE_URL ? availableParallelism() : 1) : e.WORKERS,
+})).superRefine((e, ctx) => {
+  if (e.WORKERS > 1 && !e.DATABASE_URL) {
+    ctx.addIssue({ code: "custom", path: ["WORKERS"], message: "more than 1 needs DATABASE_URL (the embedded PGlite database can be opened by one process only)" });
+  }
+  if (e.METRICS_PORT !== undefined && e.METRICS_PORT === e.PORT) {
+    ctx.addIssue({ code: "custom", path: ["METRICS_PORT"], message: "must differ from PORT" });
+  }
   // A stuck query must answer 503 before Bun's idle timeout drops the connection.
   if (e.DATABASE_QUERY_TIMEOUT_SECONDS >= e.REQUEST_TIMEOUT_SECONDS) {
     ctx.addIssue({ code: "custom", path: ["DATABASE_QUERY_TIMEOUT_SECONDS"], message: `must be below REQUEST_TIMEOUT_SECONDS (${e.REQUEST_TIMEOUT_SECONDS})` });
@@ -242,6 +263,9 @@ export const CONFIG_HELP: ReadonlyArray<[string, string, string]> = [
   ["REDIS_CLUSTER_NODES", "unset", "host:port,... of Redis Cluster nodes instead of one Redis"],
   ["CACHE_ENABLED / CACHE_TTL_SECONDS", "true / 3600", ""],
   ["CACHE_KEY_PREFIX / CACHE_DEBUG", "chitram / false", "prefix also used by rate-limit keys"],
+  ["CACHE_L1_MAX_ENTRIES / CACHE_L1_MAX_MB / CACHE_L1_TTL_SECONDS", "50000 / 64 / 60", "in-process tier in front of Redis, per process; 0 entries = off"],
+  ["WORKERS", "1", "server processes on PORT (reusePort), supervised; auto = one per core (needs DATABASE_URL)"],
+  ["METRICS_PORT", "unset", "serve /metrics (Prometheus) on this port instead of PORT"],
   ["MAX_FILE_SIZE_MB / MAX_IMAGE_PIXELS", "5 / 50000000", "upload limits"],
   ["ALLOWED_CONTENT_TYPES", ALLOWED_TYPES.join(","), "subset of these"],
   ["STRIP_METADATA", "true", "remove GPS/EXIF/XMP/IPTC/comments from stored originals (orientation and colour profile kept)"],

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { createAccounts, type Accounts } from "./accounts/accounts.ts";
-import { createDisabledCache, createRedisCache, type Cache } from "./cache/cache.ts";
+import { createDisabledCache, createRedisCache, createTieredCache, type Cache } from "./cache/cache.ts";
+import { createMemoryTier, type MemoryTier } from "./cache/memory-tier.ts";
 import { createRedisConnection, redisTopologyFromConfig, type RedisConnection, type RedisConnectionOptions } from "./cache/redis-connection.ts";
 import type { Config } from "./config.ts";
 import { createPgliteDatabase, createPostgresDatabase, type DatabaseHandle, type DatabaseOptions } from "./db/client.ts";
@@ -13,6 +14,7 @@ import { createImagesRepo, type ImagesRepo } from "./images/repo.ts";
 import { createImageService, type ImageService } from "./images/service.ts";
 import { createInvalidations, type Invalidations, type InvalidationsOptions } from "./invalidation/invalidations.ts";
 import { createLogger, type Logger } from "./logger.ts";
+import { createMetrics, type Metrics } from "./metrics/metrics.ts";
 import { createLocalStorage } from "./storage/local.ts";
 import { createReconciler, type Reconciler } from "./storage/reconciler.ts";
 import { createS3Storage } from "./storage/s3.ts";
@@ -35,6 +37,9 @@ export type Deps = {
   database: DatabaseHandle;
   repo: ImagesRepo;
   cache: Cache;
+  /** The in-process cache tier (L1); `enabled` is false when CACHE_L1_MAX_ENTRIES=0 or the cache is off. */
+  memory: MemoryTier;
+  metrics: Metrics;
   invalidations: Invalidations;
   images: ImageLookup;
   imageService: ImageService;
@@ -70,6 +75,8 @@ export type BuildOptions = {
   redisStartupWaitMs?: number;
   /** Tuning of the invalidation channel and relay (tests shorten the heartbeat). */
   invalidations?: Partial<InvalidationsOptions>;
+  /** Metrics to record into (default: a fresh registry). */
+  metrics?: Metrics;
 };
 
 const CHANNEL_STARTUP_WAIT_MS = 5_000;
@@ -106,8 +113,9 @@ export const THUMBNAIL_WORKER_URL = new URL("./thumbnails/worker.ts", import.met
 export async function buildDeps(config: Config, opts: BuildOptions = {}): Promise<Deps> {
   const logger = opts.logger ?? createLogger({ debug: config.CACHE_DEBUG });
   const instanceId = crypto.randomUUID();
+  const metrics = opts.metrics ?? createMetrics();
   const storage = await openStorage(config);
-  const databaseOptions = { queryTimeoutMs: config.DATABASE_QUERY_TIMEOUT_SECONDS * 1000, ...opts.databaseOptions };
+  const databaseOptions = { queryTimeoutMs: config.DATABASE_QUERY_TIMEOUT_SECONDS * 1000, observeQuery: metrics.query, ...opts.databaseOptions };
   const database =
     opts.database ??
     (config.DATABASE_URL
@@ -123,22 +131,34 @@ export async function buildDeps(config: Config, opts: BuildOptions = {}): Promis
 
   // Invalidations first: the caches must not serve a hit before this instance hears every
   // committed invalidation (caught up from the outbox).
-  const invalidations = createInvalidations(database, logger, { instanceId, ttlSeconds: config.CACHE_TTL_SECONDS, ...opts.invalidations });
+  const invalidations = createInvalidations(database, logger, { instanceId, ttlSeconds: config.CACHE_TTL_SECONDS, onHeartbeat: metrics.heartbeatRtt, ...opts.invalidations });
+  invalidations.log.onInvalidate(() => metrics.invalidationHeard());
+  // Subscribed to the log before the channel starts: it must hear every invalidation.
+  const memory = createMemoryTier(invalidations.log, {
+    maxEntries: config.CACHE_ENABLED ? config.CACHE_L1_MAX_ENTRIES : 0,
+    maxBytes: Math.floor(config.CACHE_L1_MAX_MB * 1024 * 1024),
+    ttlMs: config.CACHE_L1_TTL_SECONDS * 1000,
+  });
   await invalidations.start(CHANNEL_STARTUP_WAIT_MS);
 
   // One Redis connection for the cache and the rate limiter, unless neither wants it.
   let redis: RedisConnection | undefined;
   if (config.CACHE_ENABLED || config.RATE_LIMIT_ENABLED) {
-    redis = createRedisConnection(redisTopologyFromConfig(config), logger, opts.redis);
+    redis = createRedisConnection(redisTopologyFromConfig(config), logger, {
+      onBreaker: (open) => metrics.breakerTransition(open ? "open" : "closed"),
+      ...opts.redis,
+    });
   }
-  const cache =
+  const redisCache =
     config.CACHE_ENABLED && redis
       ? createRedisCache(redis, invalidations.log, logger, {
           ttlSeconds: config.CACHE_TTL_SECONDS,
           debug: config.CACHE_DEBUG,
           prefix: config.CACHE_KEY_PREFIX,
+          events: metrics.cache,
         })
       : createDisabledCache();
+  const cache = memory.enabled ? createTieredCache(memory, redisCache, invalidations.log, metrics.cache) : redisCache;
   invalidations.attachCache(cache);
   if (redis) await redis.ready(opts.redisStartupWaitMs ?? 1_000);
   if (!config.CACHE_ENABLED) logger.info("Cache disabled (CACHE_ENABLED=false); metadata reads go to the database");
@@ -173,6 +193,17 @@ export async function buildDeps(config: Config, opts: BuildOptions = {}): Promis
     },
   );
 
+  const uploadSlots = createUploadSlots(config.UPLOAD_CONCURRENCY_LIMIT, config.UPLOAD_CONCURRENCY_TIMEOUT * 1000);
+  metrics.setSources({
+    l1: memory,
+    breakerOpen: () => redis !== undefined && config.CACHE_ENABLED && redis.state() !== "connected",
+    channelLive: () => invalidations.log.live(),
+    outboxBacklog: () => invalidations.outbox.backlog(),
+    thumbnailJobs: () => thumbnailJobs.counts(),
+    dbPool: database.run,
+    uploadSlots,
+  });
+
   return {
     config,
     version: VERSION,
@@ -181,6 +212,8 @@ export async function buildDeps(config: Config, opts: BuildOptions = {}): Promis
     database,
     repo,
     cache,
+    memory,
+    metrics,
     invalidations,
     images,
     imageService: createImageService({
@@ -201,7 +234,7 @@ export async function buildDeps(config: Config, opts: BuildOptions = {}): Promis
     thumbnailPool,
     thumbnails,
     rateLimiter,
-    uploadSlots: createUploadSlots(config.UPLOAD_CONCURRENCY_LIMIT, config.UPLOAD_CONCURRENCY_TIMEOUT * 1000),
+    uploadSlots,
     clientIp: createClientIpResolver(config.TRUSTED_PROXIES),
     sessions: async (value) => (await accounts.sessions.read(value)) ?? null,
     startBackground() {

@@ -3,9 +3,13 @@ import { CONFIG_HELP, ConfigError, loadConfig, type Config } from "./config.ts";
 import { prepareDataDir } from "./data-dir.ts";
 import { buildDeps, type Deps } from "./deps.ts";
 import { createLogger } from "./logger.ts";
+import { hotRoutes } from "./images/hot-path.ts";
 import { assertHostResolves, listen } from "./server.ts";
-import { describeStartupError } from "./startup-error.ts";
+import { describeStartupError, StartupError } from "./startup-error.ts";
 import { VERSION } from "./version.ts";
+import { WORKER_ENV } from "./workers/messages.ts";
+import { runSupervisor } from "./workers/supervisor.ts";
+import { linkToSupervisor } from "./workers/worker-link.ts";
 
 const USAGE = [
   "Usage: chitram [--help | --version]   (configuration comes from environment variables; see --help)",
@@ -41,7 +45,8 @@ try {
   throw err;
 }
 
-const logger = createLogger({ debug: config.CACHE_DEBUG });
+// Workers share the supervisor's stdout: their batches of log lines must stay within PIPE_BUF.
+const logger = createLogger({ debug: config.CACHE_DEBUG, sharedStdout: config.WORKERS > 1 });
 
 if (args[0] === "thumbnails") {
   if (args[1] !== "requeue") {
@@ -64,47 +69,86 @@ if (args[0] === "thumbnails") {
   process.exit(0);
 }
 
-const startedAt = performance.now();
-let deps: Deps | undefined;
-let server: ReturnType<typeof listen>;
-try {
-  await assertHostResolves(config);
-  const lock = prepareDataDir(config);
-  if (lock && !lock.guarded) logger.warn("cannot lock DATA_DIR (no flock on this platform); make sure only one chitram uses it");
-  deps = await buildDeps(config, { logger });
-  server = listen(config, createApp(deps), logger);
-  deps.startBackground();
-} catch (err) {
-  // One line, no stack: the operator reads what failed and where (`start-up failed: …` for the unforeseen).
-  console.error(`chitram: ${describeStartupError(err, config)}`);
-  await deps?.close().catch(() => {});
-  process.exit(1);
-}
-logger.info("chitram listening", {
-  url: server.url.href,
-  ...(config.PUBLIC_URL ? { public_url: config.PUBLIC_URL } : {}),
-  version: VERSION,
-  database: deps.database.kind,
-  storage: deps.storage.backend,
-  startup_ms: Math.round(performance.now() - startedAt),
-});
-
-let stopping = false;
-async function shutdown(signal: string) {
-  if (stopping) return;
-  stopping = true;
-  logger.info("shutting down", { signal });
-  const timeoutMs = config.SHUTDOWN_TIMEOUT_SECONDS * 1000;
-  // Stop accepting; let in-flight requests finish, but not forever.
-  const drained = server.stop(false).then(() => true);
-  const inTime = await Promise.race([drained, Bun.sleep(timeoutMs).then(() => false)]);
-  if (!inTime) {
-    logger.warn("in-flight requests did not finish in time; closing them", { timeout_ms: timeoutMs });
-    await server.stop(true);
+const worker = process.env[WORKER_ENV];
+if (config.WORKERS > 1 && worker === undefined) {
+  // This process supervises WORKERS server processes and serves nothing itself.
+  try {
+    await assertHostResolves(config);
+    await runSupervisor(config, logger);
+  } catch (err) {
+    console.error(`chitram: ${describeStartupError(err, config)}`);
+    process.exit(1);
   }
-  await deps!.close().catch((err) => logger.error("error while closing", { error: String(err) }));
-  logger.info("stopped");
-  process.exit(0);
+} else {
+  await serve();
 }
-process.on("SIGTERM", () => void shutdown("SIGTERM"));
-process.on("SIGINT", () => void shutdown("SIGINT"));
+
+async function serve() {
+  const startedAt = performance.now();
+  let deps: Deps | undefined;
+  let server: ReturnType<typeof listen>;
+  let metricsServer: ReturnType<typeof Bun.serve> | undefined;
+  try {
+    await assertHostResolves(config);
+    const lock = prepareDataDir(config);
+    if (lock && !lock.guarded) logger.warn("cannot lock DATA_DIR (no flock on this platform); make sure only one chitram uses it");
+    deps = await buildDeps(config, { logger });
+    const app = createApp(deps);
+    server = listen(config, app, logger, hotRoutes(deps, app));
+    // With WORKERS > 1 the supervisor serves METRICS_PORT (the whole fleet's).
+    if (config.METRICS_PORT !== undefined && worker === undefined) metricsServer = listenMetrics(config, deps);
+    deps.startBackground();
+  } catch (err) {
+    // One line, no stack: the operator reads what failed and where (`start-up failed: …` for the unforeseen).
+    console.error(`chitram: ${describeStartupError(err, config)}`);
+    await deps?.close().catch(() => {});
+    process.exit(1);
+  }
+  logger.info("chitram listening", {
+    url: server.url.href,
+    ...(config.PUBLIC_URL ? { public_url: config.PUBLIC_URL } : {}),
+    ...(worker !== undefined ? { worker: Number(worker), pid: process.pid } : {}),
+    ...(metricsServer ? { metrics_url: `${metricsServer.url.href}metrics` } : {}),
+    version: VERSION,
+    database: deps.database.kind,
+    storage: deps.storage.backend,
+    startup_ms: Math.round(performance.now() - startedAt),
+  });
+
+  let stopping = false;
+  async function shutdown(signal: string) {
+    if (stopping) return;
+    stopping = true;
+    logger.info("shutting down", { signal });
+    const timeoutMs = config.SHUTDOWN_TIMEOUT_SECONDS * 1000;
+    // Stop accepting; let in-flight requests finish, but not forever.
+    void metricsServer?.stop(true);
+    const drained = server.stop(false).then(() => true);
+    const inTime = await Promise.race([drained, Bun.sleep(timeoutMs).then(() => false)]);
+    if (!inTime) {
+      logger.warn("in-flight requests did not finish in time; closing them", { timeout_ms: timeoutMs });
+      await server.stop(true);
+    }
+    await deps!.close().catch((err) => logger.error("error while closing", { error: String(err) }));
+    logger.info("stopped");
+    logger.flush?.();
+    process.exit(0);
+  }
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  if (worker !== undefined) linkToSupervisor(deps.metrics, logger, () => void shutdown("supervisor gone")).ready();
+}
+
+/** /metrics on METRICS_PORT (and only there), for a single process. */
+function listenMetrics(config: Config, deps: Deps) {
+  try {
+    return Bun.serve({
+      port: config.METRICS_PORT,
+      hostname: config.HOST,
+      routes: { "/metrics": async () => new Response(await deps.metrics.render(), { headers: { "Content-Type": deps.metrics.contentType, "Cache-Control": "no-store" } }) },
+      fetch: () => new Response("not found\n", { status: 404 }),
+    });
+  } catch (err) {
+    throw new StartupError(`cannot listen on ${config.HOST}:${config.METRICS_PORT} for METRICS_PORT: ${(err as Error).message.split("\n")[0]}`);
+  }
+}

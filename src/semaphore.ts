@@ -11,6 +11,8 @@ export type Semaphore = {
   /** Resolves with the release function; without `timeoutMs` it waits as long as it takes. */
   acquire(timeoutMs?: number): Promise<() => void>;
   active(): number;
+  /** Callers waiting for a slot. */
+  waiting(): number;
   readonly limit: number;
 };
 
@@ -32,6 +34,7 @@ export function createSemaphore(limit: number): Semaphore {
   return {
     limit,
     active: () => active,
+    waiting: () => waiters.length,
     acquire(timeoutMs) {
       if (active < limit) {
         active++;

@@ -2,6 +2,7 @@ import type { Server } from "bun";
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import type { App } from "./app.ts";
+import type { HotRoutes } from "./images/hot-path.ts";
 import type { Config } from "./config.ts";
 import { ApiError } from "./errors.ts";
 import type { Logger } from "./logger.ts";
@@ -13,10 +14,14 @@ const HOST_LOOKUP_TIMEOUT_MS = 5_000;
  * The Bun.serve options for the app: what main.ts serves, and what the tests that need a real
  * socket serve (so they test exactly this configuration).
  */
-export function serveOptions(config: Pick<Config, "PORT" | "HOST" | "REQUEST_TIMEOUT_SECONDS">, app: App, logger: Logger) {
+export function serveOptions(config: Pick<Config, "PORT" | "HOST" | "REQUEST_TIMEOUT_SECONDS" | "WORKERS">, app: App, logger: Logger, hot?: HotRoutes) {
   return {
     port: config.PORT,
     hostname: config.HOST,
+    // WORKERS > 1: every worker listens on the same port and the kernel spreads connections.
+    reusePort: config.WORKERS > 1,
+    // The hottest route first, through Bun's router (images/hot-path.ts); everything else is the app's.
+    ...(hot ? { routes: hot } : {}),
     fetch: app.fetch,
     // Idle connections and slow clients are cut off (config refuses more than Bun's 255 s).
     idleTimeout: config.REQUEST_TIMEOUT_SECONDS,
@@ -50,9 +55,9 @@ export async function assertHostResolves(config: Pick<Config, "HOST">): Promise<
 }
 
 /** Listens, or throws a StartupError naming what is wrong with HOST or PORT. */
-export function listen(config: Config, app: App, logger: Logger): Server<undefined> {
+export function listen(config: Config, app: App, logger: Logger, hot?: HotRoutes): Server<undefined> {
   try {
-    return Bun.serve(serveOptions(config, app, logger));
+    return Bun.serve(serveOptions(config, app, logger, hot));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const where = `${config.HOST}:${config.PORT}`;

@@ -8,7 +8,7 @@ import { WEB_ASSET_NAMES } from "../src/web/assets.ts";
 import { fixture, makePng } from "./support/images.ts";
 import { startServerProcess, type ServerProcess } from "./support/process.ts";
 import { spareTcpPort, startTestRedis, type TestRedis } from "./support/redis-server.ts";
-import { HAVE_POSTGRES, HAVE_REDIS, TEST_DATABASE_URL } from "./support/services.ts";
+import { createScratchDatabase, HAVE_POSTGRES, HAVE_REDIS, TEST_DATABASE_URL } from "./support/services.ts";
 import { decodeJpeg } from "./support/thumbnails.ts";
 import { eventually } from "./support/wait.ts";
 
@@ -206,5 +206,31 @@ describe("single binary", () => {
         rmSync(r.dir, { recursive: true, force: true });
       }
     }, 60_000);
+
+    test("WORKERS=2: the binary supervises two copies of itself on one port; /metrics on METRICS_PORT; SIGTERM exits 0", async () => {
+      const metricsPort = await spareTcpPort();
+      // A database of its own (thumbnail jobs other tests left in the shared one would queue ahead
+      // of this test's in worker 1's single Worker) and a key prefix of its own (the test before
+      // used up most of this client's upload rate limit in the same Redis).
+      const db = await createScratchDatabase("binary_workers");
+      const r = await startBinary({ DATABASE_URL: db.url, REDIS_URL: redis.url, CACHE_KEY_PREFIX: "workers", WORKERS: "2", METRICS_PORT: String(metricsPort) });
+      try {
+        const pids = JSON.parse(await r.waitForLog("chitram supervising workers", 20_000)).pids as number[];
+        expect(pids).toHaveLength(2);
+        await exercise(r, "connected").catch((err) => {
+          throw new Error(`${(err as Error).message}\n${r.logs().filter((l) => !l.includes('"msg":"request"')).slice(-30).join("\n")}`);
+        }); // thumbnails too: worker 1 runs the thumbnail Workers
+        const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+        expect(metrics).toContain("chitram_workers_ready 2");
+        r.kill("SIGTERM");
+        expect(await r.exited).toBe(0);
+        expect(r.logEntries().filter((e) => e.msg === "stopped")).toHaveLength(3);
+      } finally {
+        r.kill("SIGKILL");
+        await r.exited;
+        rmSync(r.dir, { recursive: true, force: true });
+        await db.drop();
+      }
+    }, 90_000);
   });
 });

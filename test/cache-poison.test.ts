@@ -27,7 +27,9 @@ describe.if(HAVE_REDIS)("poisoned cache values", () => {
 
   beforeAll(async () => {
     redis = await startTestRedis();
-    h = await createHarness({ db: DB, redisUrl: redis.url });
+    // What Redis holds is the untrusted input here: the in-process tier, which holds only copies
+    // this process decoded and checked, is off so every read goes to Redis.
+    h = await createHarness({ db: DB, redisUrl: redis.url, env: { CACHE_L1_MAX_ENTRIES: "0" } });
     victim = await upload(4);
     other = await upload(9);
   });
@@ -124,7 +126,8 @@ describe.if(HAVE_REDIS)("poisoned user and API key entries", () => {
   let h: Harness;
   beforeAll(async () => {
     redis = await startTestRedis();
-    h = await createHarness({ db: DB, redisUrl: redis.url });
+    // Redis' values are the input here: the in-process tier would answer before Redis is read.
+    h = await createHarness({ db: DB, redisUrl: redis.url, env: { CACHE_L1_MAX_ENTRIES: "0" } });
   }, 30_000);
   afterAll(async () => {
     await h.close();

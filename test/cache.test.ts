@@ -10,6 +10,8 @@ import { eventually } from "./support/wait.ts";
 
 // The cache depends on real Redis and real PostgreSQL behaviour: both are real here. Each
 // describe owns its redis-server on a spare port and may kill, freeze or restart it.
+// These are the Redis tier's tests, so the in-process tier in front of it is off here
+// (CACHE_L1_MAX_ENTRIES=0); test/l1-cache.test.ts covers the two tiers together.
 const DB: DbKind = HAVE_POSTGRES ? "postgres" : "pglite";
 
 type Counted = Harness & { imageQueries(): number };
@@ -19,7 +21,7 @@ async function countingHarness(redis: TestRedis, env: Record<string, string> = {
   const h = await createHarness({
     db: DB,
     redisUrl: redis.url,
-    env,
+    env: { CACHE_L1_MAX_ENTRIES: "0", ...env },
     databaseOptions: { logQuery: (q) => void (q.includes('"images"') && n++) },
   });
   return Object.assign(h, { imageQueries: () => n });
@@ -122,7 +124,7 @@ describe.if(HAVE_REDIS)("metadata cache on real Redis", () => {
   });
 
   test("CACHE_DEBUG logs every HIT, MISS, SET and INVALIDATE with the key", async () => {
-    const d = await createHarness({ db: DB, redisUrl: redis.url, env: { CACHE_DEBUG: "true" } });
+    const d = await createHarness({ db: DB, redisUrl: redis.url, env: { CACHE_DEBUG: "true", CACHE_L1_MAX_ENTRIES: "0" } });
     try {
       const { id, delete_token } = await upload(d);
       await redis.command("DEL", `chitram:image:${id}`);
@@ -168,8 +170,8 @@ describe.if(HAVE_REDIS)("no stale entry after a delete (two instances, real Redi
   let deleter: Harness;
   beforeAll(async () => {
     redis = await startTestRedis();
-    reader = await createHarness({ db: DB, redisUrl: redis.url });
-    deleter = await createHarness({ db: DB, redisUrl: redis.url });
+    reader = await createHarness({ db: DB, redisUrl: redis.url, env: { CACHE_L1_MAX_ENTRIES: "0" } });
+    deleter = await createHarness({ db: DB, redisUrl: redis.url, env: { CACHE_L1_MAX_ENTRIES: "0" } });
   });
   afterAll(async () => {
     await reader.close();

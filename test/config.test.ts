@@ -143,6 +143,27 @@ describe("configuration", () => {
     expect(loadConfig({ REDIS_CLUSTER_NODES: "[::1]:7000" }).REDIS_CLUSTER_NODES).toEqual([{ host: "::1", port: 7000 }]);
   });
 
+  test("the in-process tier, WORKERS and METRICS_PORT", () => {
+    expect(loadConfig({})).toMatchObject({ CACHE_L1_MAX_ENTRIES: 50_000, CACHE_L1_MAX_MB: 64, CACHE_L1_TTL_SECONDS: 60, WORKERS: 1 });
+    expect(loadConfig({}).METRICS_PORT).toBeUndefined();
+    const db = { DATABASE_URL: "postgres://db/chitram" };
+    expect(loadConfig({ ...db, WORKERS: "3", METRICS_PORT: "9464" })).toMatchObject({ WORKERS: 3, METRICS_PORT: 9464 });
+    expect(loadConfig({ ...db, WORKERS: "auto" }).WORKERS).toBeGreaterThanOrEqual(1);
+    expect(loadConfig({ WORKERS: "auto" }).WORKERS).toBe(1); // the embedded database: one process
+    const refused = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+      } catch (e) {
+        return (e as ConfigError).message;
+      }
+      return "accepted";
+    };
+    expect(refused({ WORKERS: "2" })).toContain("invalid WORKERS=\"2\": more than 1 needs DATABASE_URL");
+    expect(refused({ ...db, WORKERS: "many" })).toContain("expected a whole number from 1 to 256, or auto");
+    expect(refused({ ...db, WORKERS: "0" })).toStartWith("invalid WORKERS=");
+    expect(refused({ PORT: "9000", METRICS_PORT: "9000" })).toContain("invalid METRICS_PORT");
+  });
+
   test("the real program exits 2 with that one line", async () => {
     const p = Bun.spawn(["bun", "run", "src/main.ts"], { env: { ...process.env, PORT: "nope" }, stderr: "pipe", stdout: "pipe" });
     expect(await p.exited).toBe(2);

@@ -27,6 +27,10 @@ function report(what: string, r: Awaited<ReturnType<typeof failoverDrill>>, prom
   );
 }
 
+// Failovers of the Redis tier: the in-process tier is off (CACHE_L1_MAX_ENTRIES=0), so every
+// read goes through Redis. (Two harnesses in one process share an event loop: b can answer an
+// in-process hit before it has read the notification a's delete sent it; that window of the
+// in-process tier is measured by test/workers.test.ts and `bun run bench`.)
 describe.if(HAVE_REDIS_CLUSTER_TOOLS)("cache on a 3-master Redis Cluster", () => {
   let cluster: TestCluster;
   let a: Harness;
@@ -34,7 +38,7 @@ describe.if(HAVE_REDIS_CLUSTER_TOOLS)("cache on a 3-master Redis Cluster", () =>
   const images = sharedImages();
   beforeAll(async () => {
     cluster = await startTestCluster({ masters: 3 });
-    const env = { CACHE_ENABLED: "true", REDIS_CLUSTER_NODES: cluster.nodes, LOCAL_STORAGE_PATH: images };
+    const env = { CACHE_ENABLED: "true", CACHE_L1_MAX_ENTRIES: "0", REDIS_CLUSTER_NODES: cluster.nodes, LOCAL_STORAGE_PATH: images };
     a = await createHarness({ db: DB, env, redisStartupWaitMs: 5_000 });
     b = await createHarness({ db: DB, env, redisStartupWaitMs: 5_000 });
     await Promise.all([connected(a), connected(b)]);
@@ -95,7 +99,7 @@ describe.if(HAVE_REDIS_CLUSTER_TOOLS)("cache on Redis Sentinel", () => {
   const images = sharedImages();
   beforeAll(async () => {
     sentinel = await startTestSentinel({ replicas: 1, sentinels: 3 });
-    const env = { CACHE_ENABLED: "true", REDIS_SENTINELS: sentinel.sentinels, REDIS_SENTINEL_MASTER: sentinel.masterName, LOCAL_STORAGE_PATH: images };
+    const env = { CACHE_ENABLED: "true", CACHE_L1_MAX_ENTRIES: "0", REDIS_SENTINELS: sentinel.sentinels, REDIS_SENTINEL_MASTER: sentinel.masterName, LOCAL_STORAGE_PATH: images };
     a = await createHarness({ db: DB, env, redisStartupWaitMs: 5_000 });
     b = await createHarness({ db: DB, env, redisStartupWaitMs: 5_000 });
     await Promise.all([connected(a), connected(b)]);

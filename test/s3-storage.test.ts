@@ -12,6 +12,7 @@ import { startTestS3, type TestS3 } from "./support/s3-server.ts";
 import { rawExchange, serveHarness } from "./support/server.ts";
 import { HAVE_POSTGRES } from "./support/services.ts";
 import { verifySigV4 } from "./support/sigv4.ts";
+import { freshDatabase, type FreshDatabase } from "./support/fresh-db.ts";
 import { eventually } from "./support/wait.ts";
 
 // STORAGE_BACKEND=s3 through HTTP, on s3rver behind a proxy that verifies every SigV4 signature.
@@ -20,12 +21,16 @@ const DB: DbKind = HAVE_POSTGRES ? "postgres" : "pglite";
 describe("S3 storage through HTTP", () => {
   let s3: TestS3;
   let h: Harness;
+  let fresh: FreshDatabase;
   beforeAll(async () => {
     s3 = await startTestS3();
-    h = await createHarness({ db: DB, env: s3.env({ S3_PREFIX: "images/" }) });
-  });
+    // The reconciler walks every row of the database against the bucket: only this file's rows.
+    fresh = await freshDatabase(DB, "s3");
+    h = await createHarness({ db: fresh.db, env: s3.env({ S3_PREFIX: "images/" }) });
+  }, 30_000);
   afterAll(async () => {
     await h.close();
+    await fresh.close();
     await s3.stop();
   });
 

@@ -1,10 +1,30 @@
 import { ErrorReply } from "redis";
 import type { InvalidationLog } from "../invalidation/log.ts";
 import type { Logger } from "../logger.ts";
+import type { MemoryEntry, MemoryTier } from "./memory-tier.ts";
 import { SKIPPED, type RedisCommands, type RedisConnection } from "./redis-connection.ts";
 
 export type CacheStatus = "HIT" | "MISS" | "DISABLED";
 export type CacheState = "connected" | "disconnected" | "disabled";
+/** Which tier answered a HIT: in-process (l1) or Redis (l2). */
+export type CacheTier = "l1" | "l2";
+
+/** What a read through the cache found. `loadedAtMs` and `bytes` describe the copy (for the tier in front). */
+export type CacheRead<T> = {
+  value: T | undefined;
+  status: CacheStatus;
+  /** The tier that answered a HIT. */
+  tier?: CacheTier;
+  /** The in-process entry holding the value, when there is one (its `rendered` slot is the caller's). */
+  entry?: MemoryEntry<T>;
+  /** Whether the in-process tier exists and was consulted (not bypassed), for Cache-Status. */
+  l1?: "hit" | "miss" | "bypass";
+  loadedAtMs?: number;
+  bytes?: number;
+};
+
+/** Cache hit/miss/error events by tier, for /metrics. */
+export type CacheEvents = { read(tier: CacheTier, result: "hit" | "miss" | "error" | "bypass" | "stale"): void };
 
 /**
  * How values are stored. Cached values are untrusted input: `decode` returns undefined for
@@ -21,7 +41,7 @@ export type Codec<T> = {
 export type Cache = {
   state(): CacheState;
   /** Reads `key`; on a miss runs `load` (once for concurrent callers) and stores what it returns. */
-  wrap<T>(key: string, codec: Codec<T>, load: () => Promise<T | undefined>): Promise<{ value: T | undefined; status: CacheStatus }>;
+  wrap<T>(key: string, codec: Codec<T>, load: () => Promise<T | undefined>): Promise<CacheRead<T>>;
   /** Stores a value just read from or written to the origin (`loadedAtMs`: before that read began). */
   set<T>(key: string, codec: Codec<T>, value: T, loadedAtMs: number): Promise<void>;
   /**
@@ -29,6 +49,10 @@ export type Cache = {
    * before the change must not put it back). True when Redis confirmed it.
    */
   purge(keys: string[]): Promise<boolean>;
+  /** The in-process tier, when there is one (hot paths read it directly; see `hot`). */
+  memory?: MemoryTier;
+  /** The in-process copy of `key` if hits may be served from it right now, else undefined. */
+  hot<T>(key: string): MemoryEntry<T> | undefined;
   close(): Promise<void>;
 };
 
@@ -43,6 +67,7 @@ export type CacheOptions = {
   maxValueBytes?: number;
   /** How often the epoch marker is checked for a Redis that lost or rewound its data. */
   integrityCheckMs?: number;
+  events?: CacheEvents;
 };
 
 // Writes only if the key has no tombstone, with an absolute expiry (PXAT) of loadedAt + TTL: a
@@ -80,7 +105,8 @@ export function createRedisCache(conn: RedisConnection, log: InvalidationLog, lo
   const maxValueBytes = opts.maxValueBytes ?? 16 * 1024;
   const ttlMs = opts.ttlSeconds * 1000;
   const epochKey = `${opts.prefix}:epoch`;
-  const inflight = new Map<string, Promise<{ value: unknown; status: CacheStatus }>>();
+  const inflight = new Map<string, Promise<CacheRead<unknown>>>();
+  const events = opts.events;
   let epochSeen = 0;
   const debug = opts.debug ? (event: string, key: string) => logger.debug(`cache ${event}`, { key }) : () => {};
 
@@ -118,7 +144,7 @@ export function createRedisCache(conn: RedisConnection, log: InvalidationLog, lo
   }, opts.integrityCheckMs ?? 1_000);
   integrity.unref?.();
 
-  async function readThrough<T>(key: string, codec: Codec<T>, load: () => Promise<T | undefined>) {
+  async function readThrough<T>(key: string, codec: Codec<T>, load: () => Promise<T | undefined>): Promise<CacheRead<T>> {
     let status: CacheStatus = "DISABLED";
     try {
       // GETRANGE bounds what a poisoned value can cost; a missing key reads as "".
@@ -128,15 +154,19 @@ export function createRedisCache(conn: RedisConnection, log: InvalidationLog, lo
           const hit = raw.length <= maxValueBytes ? codec.decode(raw, key) : undefined;
           if (hit && log.admits(key, hit.version, hit.loadedAtMs)) {
             debug("HIT", key);
-            return { value: hit.value, status: "HIT" as const };
+            events?.read("l2", "hit");
+            return { value: hit.value, status: "HIT" as const, tier: "l2" as const, loadedAtMs: hit.loadedAtMs, bytes: raw.length };
           }
           debug(hit ? "STALE" : "CORRUPT", key);
+          events?.read("l2", hit ? "stale" : "error");
           void conn.run((c) => c.del(key)).catch(() => {});
         }
         status = "MISS";
         debug("MISS", key);
-      }
+        events?.read("l2", "miss");
+      } else events?.read("l2", "bypass");
     } catch (err) {
+      events?.read("l2", "error");
       if (err instanceof ErrorReply) {
         // Not a string (WRONGTYPE) or similar: not ours, remove it.
         debug("CORRUPT", key);
@@ -151,7 +181,7 @@ export function createRedisCache(conn: RedisConnection, log: InvalidationLog, lo
     if (value !== undefined && status === "MISS" && performance.now() - startedAt < tombstoneMs / 2) {
       await store(key, codec, value, loadedAtMs);
     }
-    return { value, status };
+    return { value, status, loadedAtMs };
   }
 
   async function store<T>(key: string, codec: Codec<T>, value: T, loadedAtMs: number) {
@@ -175,9 +205,12 @@ export function createRedisCache(conn: RedisConnection, log: InvalidationLog, lo
     wrap<T>(key: string, codec: Codec<T>, load: () => Promise<T | undefined>) {
       // Breaker open, or invalidations may have been missed: straight to the origin, without the
       // cache's async hops (Redis-down fast path).
-      if (conn.state() !== "connected" || !log.live()) return load().then((value) => ({ value, status: "DISABLED" as const }));
+      if (conn.state() !== "connected" || !log.live()) {
+        events?.read("l2", "bypass");
+        return load().then((value) => ({ value, status: "DISABLED" as const }));
+      }
       const running = inflight.get(key);
-      if (running) return running as Promise<{ value: T | undefined; status: CacheStatus }>;
+      if (running) return running as Promise<CacheRead<T>>;
       const p = readThrough(key, codec, load).finally(() => {
         if (inflight.get(key) === p) inflight.delete(key);
       });
@@ -195,8 +228,57 @@ export function createRedisCache(conn: RedisConnection, log: InvalidationLog, lo
       for (const key of keys) debug(done ? "INVALIDATE" : "INVALIDATE-DEFERRED", key);
       return done;
     },
+    hot: () => undefined,
     // The connection is the owner's (deps) to close: the rate limiter shares it.
     close: async () => clearInterval(integrity),
+  };
+}
+
+/** What a decoded copy costs in memory, from its encoded length: its objects (strings, a Date) are larger than its JSON. */
+export const memoryBytes = (encodedLength: number) => 2 * encodedLength;
+
+/**
+ * The in-process tier (memory-tier.ts) in front of another cache (Redis). Hits from memory are
+ * served only while the tier behind can be used: with Redis down or the invalidation channel not
+ * live every read is DISABLED from the database, as before (the log empties the memory tier when
+ * the channel is lost). Copies read from Redis or loaded from the database are kept in memory if
+ * the invalidation log admits them at that moment.
+ */
+export function createTieredCache(memory: MemoryTier, next: Cache, log: InvalidationLog, events?: CacheEvents): Cache {
+  const usable = () => log.live() && next.state() === "connected";
+  return {
+    state: () => next.state(),
+    memory,
+    hot<T>(key: string) {
+      return usable() ? memory.get<T>(key) : undefined;
+    },
+    async wrap<T>(key: string, codec: Codec<T>, load: () => Promise<T | undefined>): Promise<CacheRead<T>> {
+      if (!usable()) {
+        events?.read("l1", "bypass");
+        return { ...(await next.wrap(key, codec, load)), l1: "bypass" };
+      }
+      const e = memory.get<T>(key);
+      if (e) {
+        events?.read("l1", "hit");
+        return { value: e.value, status: "HIT", tier: "l1", entry: e, l1: "hit", loadedAtMs: e.loadedAtMs };
+      }
+      events?.read("l1", "miss");
+      const r = await next.wrap(key, codec, load);
+      if (r.value !== undefined && r.status !== "DISABLED" && r.loadedAtMs !== undefined) {
+        memory.set(key, r.value, codec.version(r.value), r.loadedAtMs, memoryBytes(r.bytes ?? codec.encode(r.value, r.loadedAtMs).length));
+      }
+      return { ...r, entry: memory.get<T>(key), l1: "miss" };
+    },
+    async set(key, codec, value, loadedAtMs) {
+      await next.set(key, codec, value, loadedAtMs);
+      if (usable()) memory.set(key, value, codec.version(value), loadedAtMs, memoryBytes(codec.encode(value, loadedAtMs).length));
+    },
+    purge(keys) {
+      // The log has already dropped them (invalidations record first); this is for direct callers.
+      for (const k of keys) memory.delete(k);
+      return next.purge(keys);
+    },
+    close: () => next.close(),
   };
 }
 
@@ -207,6 +289,7 @@ export function createDisabledCache(): Cache {
     wrap: async (_key, _codec, load) => ({ value: await load(), status: "DISABLED" }),
     set: async () => {},
     purge: async () => true,
+    hot: () => undefined,
     close: async () => {},
   };
 }

@@ -63,6 +63,8 @@ export type RedisConnectionOptions = {
   commandTimeoutMs?: number;
   probeIntervalMs?: number;
   connectTimeoutMs?: number;
+  /** Told each time the breaker opens or closes (/metrics). */
+  onBreaker?: (open: boolean) => void;
 };
 
 export function redisUrlFromConfig(c: Config): string {
@@ -206,6 +208,7 @@ export function createRedisConnection(topology: RedisTopology | string, logger: 
     for (const w of readyWaiters) w(); // start-up need not wait for a Redis that refused
     if (!open) {
       open = true;
+      opts.onBreaker?.(true);
       announcedDown = true;
       logger.warn("Redis cache disconnected; serving from the database and reconnecting in the background", { reason });
     }
@@ -252,6 +255,7 @@ export function createRedisConnection(topology: RedisTopology | string, logger: 
       for (const hook of recoverHooks) await withDeadline(hook(b.commands), RECOVER_TIMEOUT_MS);
       if (b !== backend || closed) return;
       open = false;
+      opts.onBreaker?.(false);
       logger.info("Redis cache connected", { redis: describeTopology(where), ...(announcedDown ? { after: lastReason } : {}) });
       for (const w of readyWaiters) w();
     } catch (err) {

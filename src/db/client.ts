@@ -8,7 +8,7 @@ import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
 import { runMigrations } from "./migrate.ts";
 import { loadPgliteAssets } from "./pglite-assets.ts";
-import { createQueryRunner, type QueryRunner } from "./query-runner.ts";
+import { createQueryRunner, type QueryObserver, type QueryRunner } from "./query-runner.ts";
 import * as schema from "./schema.ts";
 
 export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -54,6 +54,8 @@ export type DatabaseOptions = {
   logQuery?: (query: string) => void;
   /** Deadline of one database call, waiting for a connection included (default 5 s). */
   queryTimeoutMs?: number;
+  /** Told the duration and outcome of every database call (/metrics). */
+  observeQuery?: QueryObserver;
 };
 export type PostgresOptions = DatabaseOptions & { maxConnections?: number; connectTimeoutSeconds?: number };
 
@@ -80,7 +82,7 @@ export function createPostgresDatabase(url: string, opts: PostgresOptions = {}):
     },
   });
   const db = drizzlePostgres(client, { schema, ...loggerOf(opts) }) as unknown as Database;
-  const run = createQueryRunner(maxConnections, queryTimeoutMs);
+  const run = createQueryRunner(maxConnections, queryTimeoutMs, opts.observeQuery);
   return {
     db,
     kind: "postgres",
@@ -156,7 +158,7 @@ export async function createPgliteDatabase(dataDir: string | undefined, opts: Da
   const pg = await PGlite.create(dataDir ?? "memory://", { ...(await loadPgliteAssets()) });
   const db = drizzlePglite(pg, { schema, ...loggerOf(opts) }) as unknown as Database;
   const queryTimeoutMs = opts.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
-  const run = createQueryRunner(1, queryTimeoutMs);
+  const run = createQueryRunner(1, queryTimeoutMs, opts.observeQuery);
   return {
     db,
     kind: "pglite",

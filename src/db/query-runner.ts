@@ -19,7 +19,15 @@ export class QueryDeadlineError extends Error {
  * part of the answer, but it also runs when the caller stopped waiting: work that must follow a
  * commit (removing files, purging caches) happens even if the commit was late.
  */
-export type QueryRunner = <T, U = T>(fn: () => Promise<T>, then?: (result: T) => Promise<U>) => Promise<U>;
+export type QueryRunner = (<T, U = T>(fn: () => Promise<T>, then?: (result: T) => Promise<U>) => Promise<U>) & {
+  /** Calls holding a slot (the pool's busy connections) and calls waiting for one (/metrics). */
+  inFlight(): number;
+  waiting(): number;
+  readonly limit: number;
+};
+
+/** Told how long each call took (waiting included) and how it ended (/metrics). */
+export type QueryObserver = (seconds: number, outcome: "ok" | "error" | "deadline") => void;
 
 /**
  * Every database call goes through one runner per pool:
@@ -32,14 +40,15 @@ export type QueryRunner = <T, U = T>(fn: () => Promise<T>, then?: (result: T) =>
  *    keeps its slot until it really settles, so a stuck pool does not get more work piled on it;
  *    its continuation still runs (a transaction that commits late still finishes its work).
  */
-export function createQueryRunner(maxInFlight: number, timeoutMs: number): QueryRunner {
+export function createQueryRunner(maxInFlight: number, timeoutMs: number, observe?: QueryObserver): QueryRunner {
   const slots = createSemaphore(maxInFlight);
-  return async function run<T, U = T>(fn: () => Promise<T>, then?: (result: T) => Promise<U>): Promise<U> {
+  const run = async function run<T, U = T>(fn: () => Promise<T>, then?: (result: T) => Promise<U>): Promise<U> {
     const startedAt = performance.now();
     let release: () => void;
     try {
       release = await slots.acquire(timeoutMs);
     } catch (err) {
+      observe?.((performance.now() - startedAt) / 1000, "deadline");
       if (err instanceof SemaphoreTimeout) throw new QueryDeadlineError(timeoutMs, false);
       throw err;
     }
@@ -50,13 +59,19 @@ export function createQueryRunner(maxInFlight: number, timeoutMs: number): Query
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new QueryDeadlineError(timeoutMs, true)), Math.max(0, left));
     });
+    let outcome: "ok" | "error" | "deadline" = "ok";
     try {
       return await Promise.race([call, deadline]);
+    } catch (err) {
+      outcome = err instanceof QueryDeadlineError ? "deadline" : "error";
+      throw err;
     } finally {
       clearTimeout(timer);
       call.catch(() => {}); // a call that fails after its deadline has nobody left to tell
+      observe?.((performance.now() - startedAt) / 1000, outcome);
     }
   };
+  return Object.assign(run, { inFlight: slots.active, waiting: slots.waiting, limit: maxInFlight });
 }
 
 // A deadlock victim (40P01) or a serialization failure (40001) took no effect: every call here is

@@ -1,4 +1,4 @@
-import type { Cache, CacheStatus, Codec } from "../cache/cache.ts";
+import type { Cache, CacheRead, CacheStatus, Codec } from "../cache/cache.ts";
 import type { ImageRow } from "../db/schema.ts";
 import type { InvalidationLog } from "../invalidation/log.ts";
 import { storageKeyOf, thumbnailKeyOf } from "../storage/types.ts";
@@ -101,7 +101,8 @@ export function decodeCachedImage(raw: string, expectedId: string): { value: Cac
   return { value, version: value.version, loadedAtMs: cachedAt };
 }
 
-function codecFor(prefix: string): Codec<CachedImage> {
+/** How image rows are stored in the caches under `prefix`. */
+export function codecFor(prefix: string): Codec<CachedImage> {
   const idStart = imageCacheKey(prefix, "").length;
   return {
     encode: (image, loadedAtMs) => JSON.stringify({ ...image, cachedAt: loadedAtMs }),
@@ -115,7 +116,8 @@ export type FileInfo = { storageKey: string; contentType: string; size: number; 
 
 /** Image rows through the cache: the only place that knows how routes, repository and cache meet. */
 export type ImageLookup = {
-  get(id: string): Promise<{ row: CachedImage | undefined; status: CacheStatus }>;
+  /** The row through the tiers; `read` says which tier answered (Cache-Status) and holds the in-process entry. */
+  get(id: string): Promise<{ row: CachedImage | undefined; status: CacheStatus; read: CacheRead<CachedImage> }>;
   /**
    * File facts from a small in-process map before Redis or the database. The map hears every
    * invalidation through the log (a delete on any instance drops the entry) and is emptied and
@@ -145,11 +147,11 @@ export function createImageLookup(repo: ImagesRepo, cache: Cache, log: Invalidat
   });
 
   const get: ImageLookup["get"] = async (id) => {
-    const { value, status } = await cache.wrap(imageCacheKey(prefix, id), codec, async () => {
+    const read = await cache.wrap(imageCacheKey(prefix, id), codec, async () => {
       const row = await repo.findById(id);
       return row && toCachedImage(row);
     });
-    return { row: value, status };
+    return { row: read.value, status: read.status, read };
   };
   return {
     get,

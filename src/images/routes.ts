@@ -6,6 +6,7 @@ import { auth, principalOf } from "../accounts/middleware.ts";
 import type { AppEnv } from "../app-env.ts";
 import type { ImageRow } from "../db/schema.ts";
 import { ApiError, imageNotFound } from "../errors.ts";
+import { cacheStatusHeader } from "../http/cache-status.ts";
 import { clientOf } from "../http/client-ip.ts";
 import { fileResponse } from "../http/file-response.ts";
 import { cursorParam, pageOf } from "../http/pagination.ts";
@@ -157,14 +158,17 @@ export const imageRoutes = createRouter()
       clientIp: clientOf(c),
       userId: principalOf(c)?.user.id,
     });
+    c.var.deps.metrics.uploaded(row.fileSize);
     c.header("Location", imageUrls(config.PUBLIC_URL, row.id).metadata);
     return c.json({ ...toMetadata(row, config.PUBLIC_URL), delete_token: deleteToken, metadata_removed: metadataRemoved }, 201);
   })
 
   .openapi(metadataRoute, async (c) => {
     const id = imageId(c.req.valid("param").id);
-    const { row, status } = await c.var.deps.images.get(id);
+    const { images, memory, config } = c.var.deps;
+    const { row, status, read } = await images.get(id);
     c.header("X-Cache", status);
+    c.header("Cache-Status", cacheStatusHeader(read, memory.enabled, config.CACHE_ENABLED));
     if (!row) throw imageNotFound(id);
     return c.json(toMetadata(row, c.var.deps.config.PUBLIC_URL), 200);
   })

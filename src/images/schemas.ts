@@ -121,6 +121,13 @@ export const metadataRoute = createRoute({
       description: "The image's metadata",
       headers: requestIdHeader.extend({
         "X-Cache": z.enum(["HIT", "MISS", "DISABLED"]).openapi({ description: "HIT from the cache, MISS loaded and cached, DISABLED cache off or unreachable" }),
+        "Cache-Status": z.string().openapi({
+          description:
+            "RFC 9211: which cache tier answered, from Redis (chitram-l2) to this process's in-process tier (chitram-l1): " +
+            "`chitram-l1; hit`, `chitram-l2; hit, chitram-l1; fwd=miss`, `chitram-l2; fwd=miss, chitram-l1; fwd=miss` (loaded from the database), " +
+            "`fwd=bypass` while a tier cannot be used",
+          example: "chitram-l1; hit",
+        }),
       }),
       content: { "application/json": { schema: ImageMetadata } },
     },

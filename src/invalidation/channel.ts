@@ -49,6 +49,8 @@ export type ChannelOptions = {
   heartbeatTimeoutMs?: number;
   /** Called each time the channel becomes live again (after the first time). */
   onRelive?: () => void;
+  /** Told each heartbeat's round trip through PostgreSQL, in seconds (/metrics: the channel's lag). */
+  onHeartbeat?: (seconds: number) => void;
 };
 
 export function createInvalidationChannel(
@@ -66,6 +68,7 @@ export function createInvalidationChannel(
   let closed = false;
   let connecting: Promise<void> | undefined;
   let lastEcho = 0;
+  let heartbeatSentAt = 0;
   let everLive = false;
   let lostAnnounced = false;
   const liveWaiters = new Set<() => void>();
@@ -79,8 +82,11 @@ export function createInvalidationChannel(
         const inv = decodeInvalidation(payload);
         if (inv) log.record(inv);
       } else if (channel === PRESENCE_CHANNEL) {
-        if (payload === me) lastEcho = performance.now();
-        else peers.set(payload, performance.now());
+        if (payload === me) {
+          lastEcho = performance.now();
+          if (heartbeatSentAt > 0) opts.onHeartbeat?.((lastEcho - heartbeatSentAt) / 1000);
+          heartbeatSentAt = 0;
+        } else peers.set(payload, performance.now());
       } else if (channel === BARRIER_CHANNEL) {
         const [request, from] = payload.slice(1).split(" ");
         if (!request || !from || from === me) return;
@@ -142,6 +148,7 @@ export function createInvalidationChannel(
       lose(`no heartbeat for ${heartbeatTimeoutMs} ms`);
       return;
     }
+    heartbeatSentAt = performance.now();
     listener.notify(PRESENCE_CHANNEL, me).catch(() => {});
     // Forget peers whose heartbeats stopped (gone, or their channel is down: they serve without caches).
     for (const [id, at] of peers) if (performance.now() - at > heartbeatTimeoutMs) peers.delete(id);

@@ -13,9 +13,9 @@ export { outboxCte, outboxIdsOf, recordInvalidationsWith } from "./outbox.ts";
  *  1. in the change's own statement, `recordInvalidationsWith` (a CTE) writes outbox rows whose
  *     NOTIFY is delivered on commit;
  *  2. after commit, `committed` tells this instance's log at once (a delete on this instance is
- *     never served stale here) and purges Redis; if Redis is away the outbox row stays unapplied,
- *     and it returns only once every live instance has acknowledged hearing it (a barrier through
- *     the channel), so none serves the stale copy Redis still holds;
+ *     never served stale here) and purges Redis (if Redis is away the outbox row stays
+ *     unapplied); it returns only once every live instance has acknowledged hearing it (a barrier
+ *     through the channel), so none serves a stale copy from its in-process tier or from Redis;
  *  3. the relay, on every instance, applies unapplied outbox rows to Redis until each is applied,
  *     whoever made it and whatever crashed in between, and prunes rows past the retention;
  *  4. every instance's channel feeds its log, which refuses stale copies in every cache tier.
@@ -42,6 +42,7 @@ export type InvalidationsOptions = {
   heartbeatMs?: number;
   heartbeatTimeoutMs?: number;
   clockSkewMs?: number;
+  onHeartbeat?: (seconds: number) => void;
 };
 
 const RELAY_BATCH = 500;
@@ -62,6 +63,7 @@ export function createInvalidations(database: DatabaseHandle, logger: Logger, op
     heartbeatMs: opts.heartbeatMs,
     heartbeatTimeoutMs: opts.heartbeatTimeoutMs,
     onRelive: () => void relay(),
+    onHeartbeat: opts.onHeartbeat,
   });
 
   function relay(): Promise<number> {
@@ -94,14 +96,16 @@ export function createInvalidations(database: DatabaseHandle, logger: Logger, op
     outbox,
     async committed(invs, outboxIds) {
       for (const inv of invs) log.record(inv);
+      // Other instances learn of this only through the channel: their in-process tiers hold
+      // copies, and Redis may still hold one if the purge is not confirmed. So the answer waits
+      // (bounded; a millisecond or two) until every live instance has acknowledged a barrier sent
+      // after the commit: each has recorded the invalidation and dropped its copies by then.
+      const everywhere = channel.barrier(BARRIER_WAIT_MS);
       if (cache && (await cache.purge(invs.map((i) => i.key)))) {
         // Not awaited by the caller's response: if this is lost, the relay applies it again.
         void outbox.markApplied(outboxIds).catch(() => {});
-        return;
       }
-      // Redis did not confirm: other instances may still read the old copy from it, so the
-      // answer waits (bounded) until every live instance has acknowledged hearing it.
-      await channel.barrier(BARRIER_WAIT_MS);
+      await everywhere;
     },
     relay,
     channelState: () => channel.state(),

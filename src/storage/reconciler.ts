@@ -34,6 +34,10 @@ const LEASE = "storage-reconciler";
 const LEASE_TTL_MS = 10 * 60_000;
 const BATCH = 500;
 const REPORT_IDS = 20;
+// A row whose file is missing from the listing is checked again (it may have been deleted since);
+// past this many, the rest are counted unchecked: something larger is wrong, and a round trip per
+// row (a HEAD on S3) would only make the pass slow.
+const MAX_RECHECKS = 100;
 
 export function createReconciler(storage: Storage, repo: ImagesRepo, leases: Leases, logger: Logger, opts: ReconcilerOptions): Reconciler {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -75,12 +79,13 @@ export function createReconciler(storage: Storage, repo: ImagesRepo, leases: Lea
 
     // Rows whose bytes are missing: a full pass by id, checked again before it is reported.
     let missing = 0;
+    let rechecks = 0;
     for (let after: string | undefined; ; ) {
       const page = await repo.keysPage(after, BATCH);
       for (const row of page) {
         if (!old(row.createdAt.getTime())) continue;
         for (const key of [row.storageKey, row.thumbnailKey]) {
-          if (key && !present.has(key) && !(await storage.exists(key))) {
+          if (key && !present.has(key) && (rechecks++ >= MAX_RECHECKS || !(await storage.exists(key)))) {
             missing++;
             if (report.rowsWithoutFile.length < REPORT_IDS && !report.rowsWithoutFile.includes(row.id)) report.rowsWithoutFile.push(row.id);
           }

@@ -1,6 +1,8 @@
 // Two chitram processes on one PostgreSQL, one Redis and one storage folder: deletes on one,
 // reads on the other, while Redis is frozen, killed, and restarted from old snapshots. After a
-// DELETE's 204, neither process ever answers 200 for that image again.
+// DELETE's 204, neither process ever answers 200 for that image again from Redis. (The
+// in-process tier is off here: another process's in-process copy lives until the invalidation
+// reaches it through PostgreSQL, a bound measured by test/workers.test.ts and `bun run bench`.)
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

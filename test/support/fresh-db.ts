@@ -27,7 +27,7 @@ export async function freshDatabase(kind: DbKind, label: string): Promise<FreshD
   }
   await db.migrate();
   const reset = async () => {
-    await db.db.execute(sql`truncate users, images, tags, image_tags, api_keys, thumbnail_jobs, cache_invalidations cascade`);
+    await db.db.execute(sql`truncate users, sessions, images, tags, image_tags, api_keys, thumbnail_jobs, cache_invalidations cascade`);
   };
   await reset();
   return { db, reset, close };

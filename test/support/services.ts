@@ -72,6 +72,10 @@ export const REDIS_SERVER_BINARY = redisServerBinary ?? "redis-server";
 export const HAVE_REDIS_CLUSTER_TOOLS = gate("redis-cli (Sentinel and Cluster tests)", redisProblem ?? (Bun.which("redis-cli") ? undefined : "redis-cli is not installed"));
 /** True when tests may run a PostgreSQL server of their own (initdb + postgres); throws in CI when they cannot. */
 export const HAVE_PG_BINARIES = gate("PostgreSQL server binaries", pgBinariesProblem);
+/** promtool (Debian's `prometheus` package; .ci/run installs it): Prometheus' own exposition-format checker. */
+export const PROMTOOL = Bun.which("promtool");
+/** True when /metrics can be checked by promtool; throws in CI when it cannot. */
+export const HAVE_PROMTOOL = gate("promtool (apt-get install prometheus)", PROMTOOL ? undefined : "promtool is not installed");
 export const PG_BIN_DIR = pgBinDir ?? "/usr/lib/postgresql/missing/bin";
 /** Prefix that runs a command as the postgres OS user when the tests run as root; empty otherwise. */
 export const AS_POSTGRES_USER: string[] = runAsRoot && PG_OS_USER && setprivBinary
