@@ -1,6 +1,5 @@
 import type { Context } from "hono";
 import { cors } from "hono/cors";
-import { requestId } from "hono/request-id";
 import { adminRoutes } from "./accounts/admin-routes.ts";
 import { apiKeyRoutes } from "./accounts/api-key-routes.ts";
 import { authRoutes } from "./accounts/routes.ts";
@@ -9,7 +8,7 @@ import type { Deps } from "./deps.ts";
 import { docsRoutes } from "./docs/routes.ts";
 import { ApiError, toApiError } from "./errors.ts";
 import { healthRoutes } from "./health/routes.ts";
-import { methodGuard } from "./http/method-guard.ts";
+import { createMethodGuard } from "./http/method-guard.ts";
 import { createRouter, ErrorEnvelope } from "./http/openapi.ts";
 import { requestContext } from "./http/request-log.ts";
 import { imageRoutes } from "./images/routes.ts";
@@ -35,7 +34,6 @@ export function createApp(deps: Deps) {
   // strict: false — a trailing slash names the same resource as none (c.req.path has it trimmed).
   const app = createRouter({ strict: false });
 
-  app.use(requestId({ limitLength: 64 }));
   app.use(requestContext(deps));
   if (config.CORS_ORIGINS.length > 0) {
     app.use(
@@ -48,7 +46,8 @@ export function createApp(deps: Deps) {
       }),
     );
   }
-  app.use(methodGuard(() => app.routes));
+  const methods = createMethodGuard(() => app.routes);
+  app.use(methods.middleware);
   app.use(csrfGuard());
 
   let document: Record<string, unknown> | undefined;
@@ -102,6 +101,8 @@ export function createApp(deps: Deps) {
     }) as unknown as Record<string, unknown>;
 
   app.notFound((c) => {
+    const wrongMethod = methods.notFound(c);
+    if (wrongMethod) return wrongMethod;
     // A browser that followed a wrong link gets a page in words; the API's paths stay JSON.
     if (wantsHtml(c) && !c.req.path.startsWith("/api/")) return renderErrorPage(c, new ApiError("NOT_FOUND", "No page here"));
     // No method in the message: HEAD must answer with GET's Content-Length.
