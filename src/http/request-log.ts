@@ -47,11 +47,14 @@ export function logPlainRequest(deps: Pick<Deps, "logger">, path: string, status
 /** Milliseconds since `startedAt` (performance.now()), to 0.01 ms, as the access log shows them. */
 export const elapsedMs = (startedAt: number) => Math.round((performance.now() - startedAt) * 100) / 100;
 
+const MAX_REQUEST_ID_CHARS = 64;
+const REQUEST_ID = /^[\w\-=]+$/;
+
 /** The route label of /metrics for a request no route answered. */
 export const UNMATCHED_ROUTE = "unmatched";
 
 /**
- * The outermost middleware: puts the dependencies on the context and, once the response exists
+ * The outermost middleware: puts the dependencies and the request id on the context and, once the response exists
  * (errors included), stamps `X-Request-Id` on it, gives HEAD responses the Content-Length their
  * GET would have, counts it in /metrics by route pattern and status, and writes one access-log
  * line (ACCESS_LOG).
@@ -61,6 +64,9 @@ export function requestContext(deps: Deps) {
   return createMiddleware<AppEnv>(async (c, next) => {
     const startedAt = performance.now();
     c.set("deps", deps);
+    // The request id: a well-formed X-Request-Id from the client (proxies set one), else a new one.
+    const given = c.req.header("x-request-id");
+    c.set("requestId", given && given.length <= MAX_REQUEST_ID_CHARS && REQUEST_ID.test(given) ? given : crypto.randomUUID());
     await next();
     // The pattern of the route that answered (never the raw path: ids would explode the labels).
     const route = c.req.routePath;
