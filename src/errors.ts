@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
+import type { Logger } from "./logger.ts";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { AppEnv } from "./app-env.ts";
 
@@ -126,19 +127,23 @@ export function fromHttpException(err: HTTPException): ApiError {
  * anything else is logged with the request id and becomes a 500 that leaks nothing.
  */
 export function toApiError(err: Error, c: Context<AppEnv>): ApiError {
+  return apiErrorOf(err, c.var.deps.logger, { requestId: c.var.requestId, method: c.req.method, path: c.req.path });
+}
+
+/** `toApiError` for callers without a Hono context (the hot routes in images/hot-path.ts). */
+export function apiErrorOf(err: Error, logger: Logger, request: { requestId: string; method: string; path: string }): ApiError {
   if (err instanceof ApiError) return err;
-  const { logger } = c.var.deps;
   if (isDatabaseUnavailable(err)) {
-    logger.warn("database unavailable", { request_id: c.var.requestId, error: String(err) });
+    logger.warn("database unavailable", { request_id: request.requestId, error: String(err) });
     return new ApiError("SERVICE_UNAVAILABLE", "The database is unavailable; try again shortly", { reason: "database_unavailable" }, { "Retry-After": "1" });
   }
   if (err instanceof HTTPException && err.status < 500) return fromHttpException(err);
   // Never leak a stack or SQL to the client; log it with the request id instead.
   logger.error("unhandled error", {
-    request_id: c.var.requestId,
-    method: c.req.method,
-    path: c.req.path,
+    request_id: request.requestId,
+    method: request.method,
+    path: request.path,
     error: err.stack ?? err.message,
   });
-  return new ApiError("INTERNAL_ERROR", "Internal server error", { request_id: c.var.requestId });
+  return new ApiError("INTERNAL_ERROR", "Internal server error", { request_id: request.requestId });
 }
