@@ -8,12 +8,12 @@ import type { ImageRow } from "../db/schema.ts";
 import { ApiError, imageNotFound } from "../errors.ts";
 import { cacheStatusHeader } from "../http/cache-status.ts";
 import { clientOf } from "../http/client-ip.ts";
-import { fileResponse } from "../http/file-response.ts";
 import { cursorParam, pageOf } from "../http/pagination.ts";
 import { createRouter } from "../http/openapi.ts";
 import { readBody } from "../http/upload-body.ts";
 import { sha256Hex } from "./service.ts";
 import { toCachedImage } from "./image-cache.ts";
+import { serveFile } from "./serve-file.ts";
 import { deleteRoute, fileRoute, imageUrls, listRoute, metadataRoute, toMetadata, uploadRoute } from "./schemas.ts";
 
 // Multipart framing around the file: boundaries, part headers, a filename. Bodies up to the file
@@ -173,30 +173,7 @@ export const imageRoutes = createRouter()
     return c.json(toMetadata(row, c.var.deps.config.PUBLIC_URL), 200);
   })
 
-  .openapi(fileRoute, async (c) => {
-    const id = imageId(c.req.valid("param").id);
-    const { images, storage, config } = c.var.deps;
-    // Deletes made on any instance reach `fileInfo` through the invalidations; the bytes are not
-    // looked up before they are read (with S3 that would be a round trip per download).
-    const info = await images.fileInfo(id);
-    if (!info) throw imageNotFound(id);
-    if (config.S3_PRESIGNED_DOWNLOADS && storage.presignedUrl) {
-      const url = storage.presignedUrl(info.storageKey, { expiresInSeconds: config.S3_PRESIGN_EXPIRES_SECONDS, contentType: info.contentType, disposition: info.disposition });
-      c.header("Cache-Control", "private, no-store"); // the URL expires; the id's route does not
-      return c.redirect(url, 302);
-    }
-    const res = await fileResponse(c.req.raw, info, (range) =>
-      storage.read(info.storageKey, range).catch((err) => {
-        c.var.deps.logger.warn("storage read failed", { key: info.storageKey, error: String(err) });
-        throw new ApiError("SERVICE_UNAVAILABLE", "Image storage is unavailable; try again shortly", { reason: "storage_unavailable" }, { "Retry-After": "5" });
-      }),
-    );
-    if (!res) {
-      images.drop(id); // deleted a moment ago; its invalidation is on its way
-      throw imageNotFound(id);
-    }
-    return res;
-  })
+  .openapi(fileRoute, async (c) => serveFile(c.var.deps, c.req.raw, imageId(c.req.valid("param").id)))
 
   .openapi({ ...deleteRoute, middleware: [auth({ required: false, scope: "delete" })] as const }, async (c) => {
     const id = imageId(c.req.valid("param").id);
