@@ -1,63 +1,132 @@
 import type { Server } from "bun";
 import type { App } from "../app.ts";
 import type { Deps } from "../deps.ts";
-import { L1_HIT } from "../http/cache-status.ts";
+import { apiErrorOf, imageNotFound } from "../errors.ts";
+import { cacheStatusHeader, L1_HIT } from "../http/cache-status.ts";
 import { elapsedMs, logPlainRequest } from "../http/request-log.ts";
 import { imageCacheKey, type CachedImage } from "./image-cache.ts";
 import { toMetadata } from "./schemas.ts";
+import { serveFile } from "./serve-file.ts";
 
-const ROUTE = "/api/v1/images/:id";
+const METADATA_ROUTE = "/api/v1/images/:id";
+const FILE_ROUTE = "/api/v1/images/:id/file";
 const CANONICAL_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The metadata response of an in-process entry, rendered once per entry (it dies with the entry). */
 type Rendered = { body: string; bytes: number };
 
+type HotRequest = Request & { params: { id: string } };
+
 /**
- * Bun's own router in front of the app for the hottest request: `GET /api/v1/images/{id}` whose
- * row is in this process's in-process tier. The answer is the one the app gives (the same body,
- * `Content-Type`, `X-Cache: HIT`, `Cache-Status`, a fresh `X-Request-Id`, the same access-log
- * line and request metrics), prepared when the entry was first served and sent as it is. Any
- * other request, and any that is not plain (no entry usable right now, a non-canonical id, an
- * `X-Request-Id` to echo), goes to the app unchanged, so there is one behaviour, not two.
- * Undefined when there is no in-process tier, or CORS is on (its headers are the app's to add).
+ * Bun's own router in front of the app for the two hottest requests, `GET /api/v1/images/{id}`
+ * and `GET /api/v1/images/{id}/file`: they need none of the app's middleware (no auth, no CSRF,
+ * no body), which cost more than the request itself. The answer is the one the app gives (the
+ * same handler code for the file, the same body and headers for the metadata, a fresh
+ * `X-Request-Id`, the same access-log line and request metrics); an in-process hit's metadata is
+ * prepared when the entry is first served and sent as it is. A request that is not plain (a
+ * non-canonical id, an `X-Request-Id` to echo, HEAD or any other method) goes to the app
+ * unchanged, so there is one behaviour, not two. Undefined when CORS is on (its headers are the
+ * app's to add).
  */
 export function hotRoutes(deps: Deps, app: App) {
-  const { config, cache, metrics } = deps;
-  if (!deps.memory.enabled || config.CORS_ORIGINS.length > 0) return undefined;
+  const { config, cache, metrics, images, memory } = deps;
+  if (config.CORS_ORIGINS.length > 0) return undefined;
   const keyPrefix = imageCacheKey(config.CACHE_KEY_PREFIX, "");
   const logRequests = config.ACCESS_LOG;
   // X-Forwarded-For is read only when some proxy is trusted (the resolver ignores it otherwise).
   const readsForwardedFor = config.TRUSTED_PROXIES.length > 0;
   const toApp = (req: Request, server: Server<undefined>) => app.fetch(req, { server });
+  const plain = (req: HotRequest) => {
+    const id = req.params.id;
+    return id.length === 36 && CANONICAL_ID.test(id) && !req.headers.has("x-request-id");
+  };
+
+  /** Counts a finished request and writes its access-log line, as the app's requestContext does. */
+  const finished = (req: HotRequest, server: Server<undefined>, route: string, path: string, status: number, bytes: number, startedAt: number, requestId: string) => {
+    metrics.request(route, "GET", status, (performance.now() - startedAt) / 1000);
+    if (!logRequests) return;
+    const forwardedFor = readsForwardedFor ? (req.headers.get("x-forwarded-for") ?? undefined) : undefined;
+    const clientIp = deps.clientIp(server.requestIP(req)?.address, forwardedFor);
+    logPlainRequest(deps, path, status, bytes, elapsedMs(startedAt), requestId, clientIp);
+  };
+
+  /** The error envelope the app's onError renders, with the headers already decided. */
+  const failed = (err: unknown, path: string, requestId: string, headers: Record<string, string>) => {
+    const apiError = apiErrorOf(err instanceof Error ? err : new Error(String(err)), deps.logger, { requestId, method: "GET", path });
+    const body = JSON.stringify(apiError.body());
+    return { res: new Response(body, { status: apiError.status, headers: { ...headers, ...apiError.headers, "Content-Type": "application/json" } }), bytes: Buffer.byteLength(body) };
+  };
 
   return {
-    [ROUTE]: {
-      GET(req: Request & { params: { id: string } }, server: Server<undefined>): Response | Promise<Response> {
+    [METADATA_ROUTE]: {
+      GET(req: HotRequest, server: Server<undefined>): Response | Promise<Response> {
         const startedAt = performance.now();
+        if (!plain(req)) return toApp(req, server);
         const id = req.params.id;
-        if (id.length !== 36 || !CANONICAL_ID.test(id) || req.headers.has("x-request-id")) return toApp(req, server);
-        const entry = cache.hot<CachedImage>(keyPrefix + id);
-        if (!entry) return toApp(req, server);
-        metrics.cache.read("l1", "hit");
-        let r = entry.rendered as Rendered | undefined;
-        if (!r) {
-          const body = JSON.stringify(toMetadata(entry.value, config.PUBLIC_URL));
-          r = entry.rendered = { body, bytes: Buffer.byteLength(body) };
-        }
+        const path = `/api/v1/images/${id}`;
         const requestId = crypto.randomUUID();
-        const res = new Response(r.body, {
-          headers: { "Content-Type": "application/json", "X-Cache": "HIT", "Cache-Status": L1_HIT, "X-Request-Id": requestId },
-        });
-        metrics.request(ROUTE, "GET", 200, (performance.now() - startedAt) / 1000);
-        if (logRequests) {
-          const forwardedFor = readsForwardedFor ? (req.headers.get("x-forwarded-for") ?? undefined) : undefined;
-          const clientIp = deps.clientIp(server.requestIP(req)?.address, forwardedFor);
-          logPlainRequest(deps, `/api/v1/images/${id}`, 200, r.bytes, elapsedMs(startedAt), requestId, clientIp);
+        const entry = cache.hot<CachedImage>(keyPrefix + id);
+        if (entry) {
+          metrics.cache.read("l1", "hit");
+          let r = entry.rendered as Rendered | undefined;
+          if (!r) {
+            const body = JSON.stringify(toMetadata(entry.value, config.PUBLIC_URL));
+            r = entry.rendered = { body, bytes: Buffer.byteLength(body) };
+          }
+          const res = new Response(r.body, {
+            headers: { "Content-Type": "application/json", "X-Cache": "HIT", "Cache-Status": L1_HIT, "X-Request-Id": requestId },
+          });
+          finished(req, server, METADATA_ROUTE, path, 200, r.bytes, startedAt, requestId);
+          return res;
         }
-        return res;
+        return images.get(id).then(
+          ({ row, status, read }) => {
+            const headers = { "X-Cache": status, "Cache-Status": cacheStatusHeader(read, memory.enabled, config.CACHE_ENABLED), "X-Request-Id": requestId };
+            let answer: { res: Response; bytes: number };
+            if (row) {
+              const body = JSON.stringify(toMetadata(row, config.PUBLIC_URL));
+              answer = { res: new Response(body, { headers: { ...headers, "Content-Type": "application/json" } }), bytes: Buffer.byteLength(body) };
+            } else answer = failed(imageNotFound(id), path, requestId, headers);
+            finished(req, server, METADATA_ROUTE, path, answer.res.status, answer.bytes, startedAt, requestId);
+            return answer.res;
+          },
+          (err) => {
+            const { res, bytes } = failed(err, path, requestId, { "X-Request-Id": requestId });
+            finished(req, server, METADATA_ROUTE, path, res.status, bytes, startedAt, requestId);
+            return res;
+          },
+        );
+      },
+    },
+    [FILE_ROUTE]: {
+      GET(req: HotRequest, server: Server<undefined>): Response | Promise<Response> {
+        const startedAt = performance.now();
+        if (!plain(req)) return toApp(req, server);
+        const id = req.params.id;
+        const path = `/api/v1/images/${id}/file`;
+        const requestId = crypto.randomUUID();
+        return serveFile(deps, req, id).then(
+          async (res) => {
+            res.headers.set("X-Request-Id", requestId);
+            finished(req, server, FILE_ROUTE, path, res.status, await bodyBytes(res), startedAt, requestId);
+            return res;
+          },
+          (err) => {
+            const { res, bytes } = failed(err, path, requestId, { "X-Request-Id": requestId });
+            finished(req, server, FILE_ROUTE, path, res.status, bytes, startedAt, requestId);
+            return res;
+          },
+        );
       },
     },
   };
+}
+
+/** The bytes a response's body will send: its Content-Length, else its size (a clone's blob is lazy for a file). */
+async function bodyBytes(res: Response): Promise<number> {
+  const declared = res.headers.get("content-length");
+  if (declared !== null) return Number(declared);
+  return res.body ? (await res.clone().blob()).size : 0;
 }
 
 export type HotRoutes = ReturnType<typeof hotRoutes>;
