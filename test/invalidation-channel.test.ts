@@ -3,6 +3,11 @@
 // relay applying what the deleter could not, and pruning.
 import { afterAll, beforeAll, describe, expect, spyOn, test } from "bun:test";
 import postgres from "postgres";
+import { createPostgresDatabase } from "../src/db/client.ts";
+import { createInvalidationChannel } from "../src/invalidation/channel.ts";
+import { createInvalidationLog, encodeInvalidation } from "../src/invalidation/log.ts";
+import { createOutboxRepo, INVALIDATION_CHANNEL } from "../src/invalidation/outbox.ts";
+import { createMemoryLogger } from "../src/logger.ts";
 import { createHarness, type Harness } from "./support/harness.ts";
 import { makePng } from "./support/images.ts";
 import { startTestRedis, type TestRedis } from "./support/redis-server.ts";
@@ -109,4 +114,53 @@ describe.if(HAVE_POSTGRES && HAVE_REDIS)("the invalidation channel and relay", (
     expect(await sql`select id from cache_invalidations where id = ${old!.id}`).toHaveLength(0);
     expect(await sql`select id from cache_invalidations where id = ${young!.id}`).toHaveLength(1);
   });
+});
+
+// The barrier every delete waits on must include an instance that went live a moment ago, before
+// any periodic heartbeat of its own: it announces itself before it serves. Two channels with no
+// periodic heartbeats (an hour apart), the second slow to hear (every notification handled
+// 150 ms late): a barrier sent after an invalidation committed resolves only once the newcomer
+// has recorded it.
+describe.if(HAVE_POSTGRES)("the delete barrier and an instance that has just started", () => {
+  test("a peer live for a moment, slow to hear, has recorded the invalidation when the barrier resolves", async () => {
+    const migrated = createPostgresDatabase(TEST_DATABASE_URL);
+    await migrated.migrate();
+    await migrated.close();
+
+    const opened: Array<{ close(): Promise<void> }> = [];
+    const instance = (id: string, delayMs: number) => {
+      const plain = createPostgresDatabase(TEST_DATABASE_URL);
+      const database = {
+        ...plain,
+        openListener: (h: Parameters<typeof plain.openListener>[0]) =>
+          plain.openListener({ ...h, onNotify: (c, p) => (delayMs > 0 ? void setTimeout(() => h.onNotify(c, p), delayMs) : h.onNotify(c, p)) }),
+      };
+      const log = createInvalidationLog({ ttlMs: 60_000 });
+      const channel = createInvalidationChannel(database, createOutboxRepo(database), log, createMemoryLogger(), {
+        instanceId: `${id}-${crypto.randomUUID()}`,
+        retentionMs: 120_000,
+        heartbeatMs: 3_600_000,
+        heartbeatTimeoutMs: 5_000,
+      });
+      opened.push(channel, plain);
+      return { channel, log };
+    };
+    const sql = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
+    try {
+      const a = instance("a", 0);
+      expect(await a.channel.start(5_000)).toBe(true);
+      const b = instance("b", 150);
+      expect(await b.channel.start(5_000)).toBe(true);
+
+      const key = `chitram:image:${crypto.randomUUID()}`;
+      const loadedAt = Date.now();
+      expect(b.log.admits(key, 1, loadedAt)).toBe(true);
+      await sql`select pg_notify(${INVALIDATION_CHANNEL}, ${encodeInvalidation({ key, version: null })})`;
+      expect(await a.channel.barrier(2_000)).toBe(true);
+      expect(b.log.admits(key, 1, loadedAt)).toBe(false);
+    } finally {
+      for (const o of opened.reverse()) await o.close();
+      await sql.end();
+    }
+  }, 20_000);
 });

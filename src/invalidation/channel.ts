@@ -28,6 +28,9 @@ export type ChannelState = "live" | "down";
  * from Redis, so the change's answer waits until every live peer has acknowledged a request sent
  * after it committed. PostgreSQL delivers notifications to each listener in commit order, so a
  * peer that acknowledges has already recorded the invalidation: none of its later reads is stale.
+ * Whom to wait for is decided when the request comes back to this instance's own listener: by
+ * then it has heard every announcement committed before the change, and an instance announces
+ * itself (and hears its echo) before it goes live, so a peer started a moment ago is waited for.
  */
 export type InvalidationChannel = {
   /** Subscribes and catches up; resolves once live, or after `timeoutMs` (it keeps trying). */
@@ -73,7 +76,9 @@ export function createInvalidationChannel(
   let lostAnnounced = false;
   const liveWaiters = new Set<() => void>();
   const peers = new Map<string, number>(); // instance id → when its last heartbeat arrived
-  const barriers = new Map<string, { waiting: Set<string>; done: () => void }>();
+  // A barrier's peers are decided when its own request comes back (`waiting`); acks before that are kept.
+  const barriers = new Map<string, { waiting?: Set<string>; acked: Set<string>; done: () => void }>();
+  const echoWaiters = new Set<() => void>();
 
   const listener: NotificationListener = database.openListener({
     name: `chitram:listen:${opts.instanceId}`,
@@ -86,14 +91,26 @@ export function createInvalidationChannel(
           lastEcho = performance.now();
           if (heartbeatSentAt > 0) opts.onHeartbeat?.((lastEcho - heartbeatSentAt) / 1000);
           heartbeatSentAt = 0;
+          for (const w of echoWaiters) w();
         } else peers.set(payload, performance.now());
       } else if (channel === BARRIER_CHANNEL) {
         const [request, from] = payload.slice(1).split(" ");
-        if (!request || !from || from === me) return;
-        if (payload[0] === "?" && log.live()) listener.notify(BARRIER_CHANNEL, `!${request} ${me}`).catch(() => {});
-        else if (payload[0] === "!") {
-          const b = barriers.get(request);
-          if (b && b.waiting.delete(from) && b.waiting.size === 0) b.done();
+        if (!request || !from) return;
+        const b = barriers.get(request);
+        if (payload[0] === "?") {
+          if (from !== me) {
+            // Acknowledged live or not: an instance that is not live serves nothing from its caches.
+            listener.notify(BARRIER_CHANNEL, `!${request} ${me}`).catch(() => {});
+          } else if (b) {
+            // Our own request came back: every notification committed before it has reached this
+            // listener, so every peer that announced itself before the change is in `peers` now.
+            b.waiting = new Set([...peers.keys()].filter((id) => !b.acked.has(id)));
+            if (b.waiting.size === 0) b.done();
+          }
+        } else if (payload[0] === "!" && b && from !== me) {
+          if (b.waiting) {
+            if (b.waiting.delete(from) && b.waiting.size === 0) b.done();
+          } else b.acked.add(from);
         }
       }
     },
@@ -118,6 +135,10 @@ export function createInvalidationChannel(
           await listener.listen([INVALIDATION_CHANNEL, PRESENCE_CHANNEL, BARRIER_CHANNEL]);
           // Subscribed first, then caught up: nothing committed after this point can be missed.
           for (const inv of await outbox.recent(opts.retentionMs)) log.record(inv);
+          // Announced before live: a peer's barrier sent after a change that committed after this
+          // announcement waits for us (see `barrier`); a change committed before it reached our
+          // listener before the echo (one connection hears notifications in commit order).
+          if (needsHeartbeat) await announce();
           lastEcho = performance.now();
           log.setLive(true);
           lostAnnounced = false;
@@ -140,6 +161,27 @@ export function createInvalidationChannel(
       connecting = undefined;
     });
     return connecting;
+  }
+
+  /** Sends a heartbeat and waits until it comes back on the listening connection. */
+  function announce(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        clearTimeout(t);
+        echoWaiters.delete(done);
+        resolve();
+      };
+      const t = setTimeout(() => {
+        echoWaiters.delete(done);
+        reject(new Error(`no echo of the announcement within ${heartbeatTimeoutMs} ms`));
+      }, heartbeatTimeoutMs);
+      echoWaiters.add(done);
+      listener.notify(PRESENCE_CHANNEL, me).catch((err) => {
+        clearTimeout(t);
+        echoWaiters.delete(done);
+        reject(err);
+      });
+    });
   }
 
   const heartbeat = setInterval(() => {
@@ -171,8 +213,8 @@ export function createInvalidationChannel(
     },
     state: () => (log.live() ? "live" : "down"),
     barrier(timeoutMs) {
-      const waiting = new Set([...peers.keys()]);
-      if (waiting.size === 0) return Promise.resolve(true);
+      // An embedded database has one process on it: there is nobody else to wait for.
+      if (!needsHeartbeat) return Promise.resolve(true);
       const request = crypto.randomUUID();
       return new Promise((resolve) => {
         const finish = (ok: boolean) => {
@@ -181,7 +223,7 @@ export function createInvalidationChannel(
           resolve(ok);
         };
         const t = setTimeout(() => finish(false), timeoutMs);
-        barriers.set(request, { waiting, done: () => finish(true) });
+        barriers.set(request, { acked: new Set(), done: () => finish(true) });
         listener.notify(BARRIER_CHANNEL, `?${request} ${me}`).catch(() => finish(false));
       });
     },
