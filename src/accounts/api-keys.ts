@@ -4,6 +4,7 @@ import type { Cache, Codec } from "../cache/cache.ts";
 import type { DatabaseHandle } from "../db/client.ts";
 import { apiKeys, type ApiKeyRow } from "../db/schema.ts";
 import { outboxCte, outboxIdsOf, type Committed } from "../invalidation/outbox.ts";
+import { CANONICAL_UUID, SHA256_HEX, parseJsonObject } from "../untrusted.ts";
 
 export const SCOPES = ["upload", "delete", "read"] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -80,23 +81,16 @@ export function createApiKeysRepo(database: DatabaseHandle, cachePrefix: string)
   };
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const HEX64 = /^[0-9a-f]{64}$/;
 // Keys never change, only go: every cached copy is version 1, and a revocation (version null) refuses them all.
 const KEY_VERSION = 1;
 
 /** Strict decoder of a cached key (untrusted input): the hash must be the one in the cache key. */
 export function decodeCachedApiKey(raw: string, expectedHash: string): { value: CachedApiKey; version: number; loadedAtMs: number } | undefined {
-  let o: Record<string, unknown>;
-  try {
-    o = JSON.parse(raw);
-  } catch {
-    return undefined;
-  }
-  if (typeof o !== "object" || o === null || Array.isArray(o)) return undefined;
+  const o = parseJsonObject(raw);
+  if (!o) return undefined;
   const { id, userId, keyHash, scopes, cachedAt } = o;
-  if (keyHash !== expectedHash || !HEX64.test(expectedHash)) return undefined;
-  if (typeof id !== "string" || !UUID.test(id) || typeof userId !== "string" || !UUID.test(userId)) return undefined;
+  if (keyHash !== expectedHash || !SHA256_HEX.test(expectedHash)) return undefined;
+  if (typeof id !== "string" || !CANONICAL_UUID.test(id) || typeof userId !== "string" || !CANONICAL_UUID.test(userId)) return undefined;
   if (!Array.isArray(scopes) || scopes.length === 0 || scopes.length > SCOPES.length || !scopes.every((s) => (SCOPES as readonly unknown[]).includes(s))) return undefined;
   if (typeof cachedAt !== "number" || !Number.isFinite(cachedAt)) return undefined;
   return { value: { id, userId, keyHash: expectedHash, scopes: scopes as string[] }, version: KEY_VERSION, loadedAtMs: cachedAt };

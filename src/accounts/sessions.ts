@@ -10,10 +10,9 @@ import type { DatabaseHandle } from "../db/client.ts";
 import { sessions } from "../db/schema.ts";
 import { outboxCte, outboxIdsOf, type Committed } from "../invalidation/outbox.ts";
 import type { CachedUser, UserLookup } from "./user-cache.ts";
+import { CANONICAL_UUID, SHA256_HEX, parseJsonObject } from "../untrusted.ts";
 
 const SESSION_TOKEN = /^[A-Za-z0-9_-]{43}$/;
-const HEX64 = /^[0-9a-f]{64}$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 // Sessions never change, only go: every cached copy is version 1; an end (version null) refuses them all.
 const SESSION_VERSION = 1;
 
@@ -78,16 +77,11 @@ export function createSessionsRepo(database: DatabaseHandle, cachePrefix: string
 
 /** Strict decoder of a cached session (untrusted input): the hash must be the one in the cache key. */
 export function decodeCachedSession(raw: string, expectedHash: string): { value: CachedSession; version: number; loadedAtMs: number } | undefined {
-  let o: Record<string, unknown>;
-  try {
-    o = JSON.parse(raw);
-  } catch {
-    return undefined;
-  }
-  if (typeof o !== "object" || o === null || Array.isArray(o)) return undefined;
+  const o = parseJsonObject(raw);
+  if (!o) return undefined;
   const { tokenHash, userId, expiresAt, cachedAt } = o;
-  if (tokenHash !== expectedHash || !HEX64.test(expectedHash)) return undefined;
-  if (typeof userId !== "string" || !UUID.test(userId)) return undefined;
+  if (tokenHash !== expectedHash || !SHA256_HEX.test(expectedHash)) return undefined;
+  if (typeof userId !== "string" || !CANONICAL_UUID.test(userId)) return undefined;
   if (typeof expiresAt !== "number" || !Number.isSafeInteger(expiresAt) || typeof cachedAt !== "number" || !Number.isFinite(cachedAt)) return undefined;
   return { value: { tokenHash: expectedHash, userId, expiresAt: new Date(expiresAt) }, version: SESSION_VERSION, loadedAtMs: cachedAt };
 }

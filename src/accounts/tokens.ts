@@ -2,10 +2,10 @@ import { sql } from "drizzle-orm";
 import { sign, verify } from "hono/jwt";
 import type { DatabaseHandle } from "../db/client.ts";
 import { appSecrets } from "../db/schema.ts";
+import { CANONICAL_UUID } from "../untrusted.ts";
 
 /** The one algorithm tokens are signed and accepted with: a token naming any other is refused. */
 const ALG = "HS256";
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 // Instances' clocks may differ a little: a token issued "in the future" by this much is accepted.
 const CLOCK_SKEW_SECONDS = 60;
 
@@ -39,7 +39,7 @@ export async function createTokens(secret: string, expiresInMinutes: number): Pr
       }
       const { sub, iat, exp } = payload;
       const now = Math.floor(Date.now() / 1000);
-      if (typeof sub !== "string" || !UUID.test(sub)) return undefined;
+      if (typeof sub !== "string" || !CANONICAL_UUID.test(sub)) return undefined;
       if (typeof exp !== "number" || !Number.isFinite(exp) || exp <= now) return undefined;
       if (typeof iat !== "number" || !Number.isFinite(iat) || iat > now + CLOCK_SKEW_SECONDS || iat > exp) return undefined;
       return sub;

@@ -1,6 +1,7 @@
 import type { Cache, CacheStatus, Codec } from "../cache/cache.ts";
 import type { UserRow } from "../db/schema.ts";
 import type { UsersRepo } from "./users.ts";
+import { parseJsonObject } from "../untrusted.ts";
 
 /** What the caches hold of a user: what authorising a request needs (never the password hash). */
 export type CachedUser = Pick<UserRow, "id" | "email" | "isActive" | "isAdmin" | "createdAt" | "version">;
@@ -24,13 +25,8 @@ const MAX_EMAIL_CHARS = 254;
  * authenticated request.
  */
 export function decodeCachedUser(raw: string, expectedId: string): { value: CachedUser; version: number; loadedAtMs: number } | undefined {
-  let o: Record<string, unknown>;
-  try {
-    o = JSON.parse(raw);
-  } catch {
-    return undefined;
-  }
-  if (typeof o !== "object" || o === null || Array.isArray(o)) return undefined;
+  const o = parseJsonObject(raw);
+  if (!o) return undefined;
   const { id, email, isActive, isAdmin, createdAt, version, cachedAt } = o;
   if (id !== expectedId) return undefined;
   if (typeof email !== "string" || email.length < 3 || email.length > MAX_EMAIL_CHARS || email !== email.trim().toLowerCase() || !email.includes("@")) return undefined;

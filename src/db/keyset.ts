@@ -1,5 +1,6 @@
 import { sql, type SQL } from "drizzle-orm";
 import type { PgColumn } from "drizzle-orm/pg-core";
+import { CANONICAL_UUID } from "../untrusted.ts";
 
 /**
  * Keyset pagination over (created_at, id), newest first: a page is "the next rows strictly before
@@ -12,7 +13,6 @@ import type { PgColumn } from "drizzle-orm/pg-core";
 export type Keyset = { at: string; id: string };
 
 const AT = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2}){0,2}$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export const encodeCursor = (k: Keyset) => Buffer.from(JSON.stringify([k.at, k.id])).toString("base64url");
 
@@ -23,7 +23,7 @@ export function decodeCursor(cursor: string): Keyset | undefined {
     const v: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
     if (!Array.isArray(v) || v.length !== 2) return undefined;
     const [at, id] = v;
-    if (typeof at !== "string" || !AT.test(at) || typeof id !== "string" || !UUID.test(id)) return undefined;
+    if (typeof at !== "string" || !AT.test(at) || typeof id !== "string" || !CANONICAL_UUID.test(id)) return undefined;
     return { at, id };
   } catch {
     return undefined;

@@ -7,10 +7,10 @@ import { elapsedMs, logPlainRequest } from "../http/request-log.ts";
 import { imageCacheKey, type CachedImage } from "./image-cache.ts";
 import { toMetadata } from "./schemas.ts";
 import { serveFile } from "./serve-file.ts";
+import { CANONICAL_UUID } from "../untrusted.ts";
 
 const METADATA_ROUTE = "/api/v1/images/:id";
 const FILE_ROUTE = "/api/v1/images/:id/file";
-const CANONICAL_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The metadata response of an in-process entry, rendered once per entry (it dies with the entry). */
 type Rendered = { body: string; bytes: number };
@@ -38,7 +38,7 @@ export function hotRoutes(deps: Deps, app: App) {
   const toApp = (req: Request, server: Server<undefined>) => app.fetch(req, { server });
   const plain = (req: HotRequest) => {
     const id = req.params.id;
-    return id.length === 36 && CANONICAL_ID.test(id) && !req.headers.has("x-request-id");
+    return id.length === 36 && CANONICAL_UUID.test(id) && !req.headers.has("x-request-id");
   };
 
   /** Counts a finished request and writes its access-log line, as the app's requestContext does. */

@@ -5,6 +5,7 @@ import { storageKeyOf, thumbnailKeyOf } from "../storage/types.ts";
 import { EXTENSIONS } from "./detect.ts";
 import { contentDisposition, sanitizeFilename } from "./filename.ts";
 import type { ImagesRepo } from "./repo.ts";
+import { CANONICAL_UUID, SHA256_HEX, parseJsonObject } from "../untrusted.ts";
 
 /**
  * What the caches hold of an image row: what metadata and file responses need, nothing more
@@ -39,8 +40,6 @@ export const imageCacheKey = (prefix: string, id: string) => `${prefix}:image:${
 // the database's integer columns.
 const MAX_FILE_BYTES = 1024 * 1024 * 1024;
 const MAX_DIMENSION = 2 ** 31 - 1;
-const HEX64 = /^[0-9a-f]{64}$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 // Failure reasons are short, printable text written by this server (see thumbnails/jobs.ts).
 const MAX_REASON_CHARS = 500;
@@ -57,26 +56,21 @@ const isDimension = (v: unknown) => v === null || (Number.isSafeInteger(v) && (v
  * can reach a header raw). Hand-written rather than zod: this runs on every cache hit.
  */
 export function decodeCachedImage(raw: string, expectedId: string): { value: CachedImage; version: number; loadedAtMs: number } | undefined {
-  let o: Record<string, unknown>;
-  try {
-    o = JSON.parse(raw);
-  } catch {
-    return undefined;
-  }
-  if (typeof o !== "object" || o === null || Array.isArray(o)) return undefined;
+  const o = parseJsonObject(raw);
+  if (!o) return undefined;
   const { id, filename, storageKey, contentType, fileSize, createdAt, width, height, userId, thumbnailKey, thumbnailSha256, thumbnailError, sha256, version, cachedAt } = o;
   if (id !== expectedId) return undefined;
   if (typeof contentType !== "string" || !Object.hasOwn(EXTENSIONS, contentType)) return undefined;
   if (storageKey !== storageKeyOf(expectedId, EXTENSIONS[contentType as keyof typeof EXTENSIONS])) return undefined;
   if (thumbnailKey !== null && thumbnailKey !== thumbnailKeyOf(expectedId)) return undefined;
   // A thumbnail has both its key and its hash, or neither.
-  if (thumbnailKey === null ? thumbnailSha256 !== null : typeof thumbnailSha256 !== "string" || !HEX64.test(thumbnailSha256)) return undefined;
+  if (thumbnailKey === null ? thumbnailSha256 !== null : typeof thumbnailSha256 !== "string" || !SHA256_HEX.test(thumbnailSha256)) return undefined;
   if (!isReason(thumbnailError)) return undefined;
   if (typeof filename !== "string" || filename.length > 1024 || sanitizeFilename(filename) !== filename) return undefined;
   if (!Number.isSafeInteger(fileSize) || (fileSize as number) < 1 || (fileSize as number) > MAX_FILE_BYTES) return undefined;
   if (!isDimension(width) || !isDimension(height)) return undefined;
-  if (userId !== null && (typeof userId !== "string" || !UUID.test(userId))) return undefined;
-  if (typeof sha256 !== "string" || !HEX64.test(sha256)) return undefined;
+  if (userId !== null && (typeof userId !== "string" || !CANONICAL_UUID.test(userId))) return undefined;
+  if (typeof sha256 !== "string" || !SHA256_HEX.test(sha256)) return undefined;
   if (!Number.isSafeInteger(version) || (version as number) < 1) return undefined;
   if (typeof cachedAt !== "number" || !Number.isFinite(cachedAt)) return undefined;
   // Date.parse instead of a datetime regex: the regex was a visible share of a cache hit.
