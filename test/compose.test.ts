@@ -2,7 +2,11 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 
 const ROOT = join(import.meta.dir, "..");
+// Debian's docker-compose (1.29) validates the file without a Docker engine; .ci/run installs it,
+// and in CI (CI=true) its absence fails the test instead of skipping it.
 const composeTool = Bun.which("docker-compose") ? ["docker-compose"] : null;
+const IN_CI = process.env.CI === "true";
+if (!composeTool && !IN_CI) console.warn("[skip] docker-compose is not installed (apt-get install docker-compose); compose.yaml is checked only structurally");
 
 describe("compose.yaml", () => {
   test("two chitram replicas behind a proxy, sharing PostgreSQL, Redis and MinIO, with health checks", async () => {
@@ -40,7 +44,8 @@ describe("compose.yaml", () => {
     expect(conf).toMatch(/client_max_body_size 6m;/);
   });
 
-  test.if(composeTool !== null)("docker-compose config accepts it", async () => {
+  test.if(composeTool !== null || IN_CI)("docker-compose config accepts it", async () => {
+    expect(composeTool, "docker-compose is not installed (.ci/run installs Debian's package)").not.toBeNull();
     const p = Bun.spawn([...composeTool!, "-f", join(ROOT, "compose.yaml"), "config", "-q"], { stdout: "pipe", stderr: "pipe" });
     const code = await p.exited;
     expect(await new Response(p.stderr).text()).toBe("");
