@@ -122,7 +122,7 @@ describe.if(HAVE_POSTGRES && HAVE_REDIS)("the invalidation channel and relay", (
 // 150 ms late): a barrier sent after an invalidation committed resolves only once the newcomer
 // has recorded it.
 describe.if(HAVE_POSTGRES)("the delete barrier and an instance that has just started", () => {
-  test("a peer live for a moment, slow to hear, has recorded the invalidation when the barrier resolves", async () => {
+  test("a peer live for a moment, slow to hear, has recorded the invalidation when the barrier resolves; once it closes, nobody waits for it", async () => {
     const migrated = createPostgresDatabase(TEST_DATABASE_URL);
     await migrated.migrate();
     await migrated.close();
@@ -158,6 +158,12 @@ describe.if(HAVE_POSTGRES)("the delete barrier and an instance that has just sta
       await sql`select pg_notify(${INVALIDATION_CHANNEL}, ${encodeInvalidation({ key, version: null })})`;
       expect(await a.channel.barrier(2_000)).toBe(true);
       expect(b.log.admits(key, 1, loadedAt)).toBe(false);
+
+      // B closes (a restart, a scale-down): A's next barrier does not wait for it until it times out.
+      await b.channel.close();
+      const started = performance.now();
+      expect(await a.channel.barrier(1_000)).toBe(true);
+      expect(performance.now() - started).toBeLessThan(500);
     } finally {
       for (const o of opened.reverse()) await o.close();
       await sql.end();

@@ -7,6 +7,8 @@ import { INVALIDATION_CHANNEL, type OutboxRepo } from "./outbox.ts";
 const PRESENCE_CHANNEL = "chitram_presence";
 /** Barrier requests (`?<request> <from>`) and acknowledgements (`!<request> <from>`). */
 const BARRIER_CHANNEL = "chitram_barrier";
+/** Prefix of the presence message an instance sends as it closes, so no barrier waits for it. */
+const GOODBYE = "-";
 
 export type ChannelState = "live" | "down";
 
@@ -92,6 +94,8 @@ export function createInvalidationChannel(
           if (heartbeatSentAt > 0) opts.onHeartbeat?.((lastEcho - heartbeatSentAt) / 1000);
           heartbeatSentAt = 0;
           for (const w of echoWaiters) w();
+        } else if (payload.startsWith(GOODBYE)) {
+          peers.delete(payload.slice(GOODBYE.length));
         } else peers.set(payload, performance.now());
       } else if (channel === BARRIER_CHANNEL) {
         const [request, from] = payload.slice(1).split(" ");
@@ -230,6 +234,8 @@ export function createInvalidationChannel(
     async close() {
       closed = true;
       clearInterval(heartbeat);
+      // Peers stop waiting for us at once, rather than for a barrier timeout until our heartbeats are missed.
+      if (needsHeartbeat && log.live()) await listener.notify(PRESENCE_CHANNEL, GOODBYE + me).catch(() => {});
       log.setLive(false);
       await listener.close();
     },
