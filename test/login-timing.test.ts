@@ -10,7 +10,7 @@ const kinds: DbKind[] = HAVE_POSTGRES ? ["pglite", "postgres"] : ["pglite"];
 // OWASP's smallest recommended argon2id cost: ~30 ms a verification here, far above the noise of
 // an in-process request, yet quick enough for a test. (The default, 64 MiB and 2 passes, is ~4×.)
 const COST = { PASSWORD_HASH_MEMORY_KIB: "19456", PASSWORD_HASH_TIME_COST: "2" };
-const ROUNDS = 12;
+const ROUNDS = 20;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -40,9 +40,11 @@ describe.each(kinds)("login timing on %s", (kind) => {
     }
     const [verify, unknown, wrong] = [median(verifyMs), median(unknownMs), median(wrongMs)];
     console.log(`[login timing ${kind}] argon2id verify ${verify.toFixed(1)} ms; unknown email ${unknown.toFixed(1)} ms, wrong password ${wrong.toFixed(1)} ms (medians of ${ROUNDS})`);
-    // Both paths pay the verification (a skipped hash would be ~1 ms)...
-    expect(unknown).toBeGreaterThan(verify * 0.8);
-    expect(wrong).toBeGreaterThan(verify * 0.8);
+    // Both paths pay the verification: a skipped hash would be ~1 ms, so half a verification is a
+    // safe floor (the bare verification is timed apart from the requests, and a busy machine once
+    // made its median 27% slower than both login paths in the same run).
+    expect(unknown).toBeGreaterThan(verify * 0.5);
+    expect(wrong).toBeGreaterThan(verify * 0.5);
     // ...and neither is measurably slower than the other.
     expect(Math.abs(unknown - wrong)).toBeLessThan(Math.max(unknown, wrong) * 0.3);
   }, 60_000);
