@@ -3,7 +3,7 @@ import type { App } from "../app.ts";
 import type { Deps } from "../deps.ts";
 import { apiErrorOf, imageNotFound } from "../errors.ts";
 import { cacheStatusHeader, L1_HIT } from "../http/cache-status.ts";
-import { elapsedMs, logPlainRequest } from "../http/request-log.ts";
+import { bodyBytes, elapsedMs, logPlainRequest } from "../http/request-log.ts";
 import { imageCacheKey, type CachedImage } from "./image-cache.ts";
 import { toMetadata } from "./schemas.ts";
 import { serveFile } from "./serve-file.ts";
@@ -108,7 +108,7 @@ export function hotRoutes(deps: Deps, app: App) {
         return serveFile(deps, req, id).then(
           async (res) => {
             res.headers.set("X-Request-Id", requestId);
-            finished(req, server, FILE_ROUTE, path, res.status, await bodyBytes(res), startedAt, requestId);
+            finished(req, server, FILE_ROUTE, path, res.status, logRequests ? await bodyBytes(res) : 0, startedAt, requestId);
             return res;
           },
           (err) => {
@@ -120,13 +120,6 @@ export function hotRoutes(deps: Deps, app: App) {
       },
     },
   };
-}
-
-/** The bytes a response's body will send: its Content-Length, else its size (a clone's blob is lazy for a file). */
-async function bodyBytes(res: Response): Promise<number> {
-  const declared = res.headers.get("content-length");
-  if (declared !== null) return Number(declared);
-  return res.body ? (await res.clone().blob()).size : 0;
 }
 
 export type HotRoutes = ReturnType<typeof hotRoutes>;
