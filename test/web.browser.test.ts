@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { DESKTOP, HAVE_CHROMIUM, launchChromium, newRecorder, PHONE, recordRequests, screenshot } from "./support/browser.ts";
+import { formatBytes, formatDate } from "../src/web/components.tsx";
 import { createHarness, type Harness } from "./support/harness.ts";
 import { fixture, makePng } from "./support/images.ts";
 import { spareTcpPort } from "./support/redis-server.ts";
@@ -324,6 +325,22 @@ describe.if(HAVE_CHROMIUM)("web pages in Chromium", () => {
     expect((await (await h.request(`/api/v1/images/${pipedId}`)).json()).filename).toBe("screenshot.png");
     await page.close();
   }, 90_000);
+
+  test("the page scripts write sizes and dates exactly as the server's pages do", async () => {
+    const page = await desktop.newPage();
+    await page.goto(`${origin}/`);
+    const sizes = [0, 1, 1023, 1024, 1536, 10_240, 48_213, 1_048_575, 1_048_576, 5 * 1024 * 1024, 3 * 1024 ** 3];
+    const dates = ["2026-11-28T22:05:09.123Z", "2026-01-01T00:00:00.000Z"];
+    const inBrowser = await page.evaluate(
+      ({ sizes, dates }) => {
+        const { formatBytes, formatDate } = (globalThis as unknown as { chitram: { formatBytes(n: number): string; formatDate(iso: string): string } }).chitram;
+        return { sizes: sizes.map(formatBytes), dates: dates.map(formatDate) };
+      },
+      { sizes, dates },
+    );
+    expect(inBrowser).toEqual({ sizes: sizes.map(formatBytes), dates: dates.map(formatDate) });
+    await page.close();
+  });
 
   test("no page asked any other host for anything, and none logged an error", () => {
     expect(recorder.requests.length).toBeGreaterThan(20);
