@@ -4,8 +4,9 @@ import { prepareDataDir } from "./data-dir.ts";
 import { buildDeps, type Deps } from "./deps.ts";
 import { createLogger } from "./logger.ts";
 import { hotRoutes } from "./images/hot-path.ts";
+import { listenMetrics } from "./metrics/routes.ts";
 import { assertHostResolves, listen } from "./server.ts";
-import { describeStartupError, StartupError } from "./startup-error.ts";
+import { describeStartupError } from "./startup-error.ts";
 import { VERSION } from "./version.ts";
 import { WORKER_ENV } from "./workers/messages.ts";
 import { runSupervisor } from "./workers/supervisor.ts";
@@ -96,7 +97,7 @@ async function serve() {
     const app = createApp(deps);
     server = listen(config, app, logger, hotRoutes(deps, app));
     // With WORKERS > 1 the supervisor serves METRICS_PORT (the whole fleet's).
-    if (config.METRICS_PORT !== undefined && worker === undefined) metricsServer = listenMetrics(config, deps);
+    if (config.METRICS_PORT !== undefined && worker === undefined) metricsServer = listenMetrics(config, () => deps!.metrics.render(), deps.metrics.contentType);
     deps.startBackground();
   } catch (err) {
     // One line, no stack: the operator reads what failed and where (`start-up failed: …` for the unforeseen).
@@ -137,18 +138,4 @@ async function serve() {
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   process.on("SIGINT", () => void shutdown("SIGINT"));
   if (worker !== undefined) linkToSupervisor(deps.metrics, logger, () => void shutdown("supervisor gone")).ready();
-}
-
-/** /metrics on METRICS_PORT (and only there), for a single process. */
-function listenMetrics(config: Config, deps: Deps) {
-  try {
-    return Bun.serve({
-      port: config.METRICS_PORT,
-      hostname: config.HOST,
-      routes: { "/metrics": async () => new Response(await deps.metrics.render(), { headers: { "Content-Type": deps.metrics.contentType, "Cache-Control": "no-store" } }) },
-      fetch: () => new Response("not found\n", { status: 404 }),
-    });
-  } catch (err) {
-    throw new StartupError(`cannot listen on ${config.HOST}:${config.METRICS_PORT} for METRICS_PORT: ${(err as Error).message.split("\n")[0]}`);
-  }
 }

@@ -4,8 +4,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createMetrics } from "../src/metrics/metrics.ts";
 import { createHarness, type Harness } from "./support/harness.ts";
 import { makePng } from "./support/images.ts";
+import { runChitram, startChitram } from "./support/process.ts";
 import { promtoolCheck, sample } from "./support/promtool.ts";
-import { startTestRedis, type TestRedis } from "./support/redis-server.ts";
+import { spareTcpPort, startTestRedis, type TestRedis } from "./support/redis-server.ts";
 import { HAVE_POSTGRES, HAVE_PROMTOOL, HAVE_REDIS } from "./support/services.ts";
 
 const FAMILIES = [
@@ -87,4 +88,27 @@ describe.if(HAVE_POSTGRES && HAVE_REDIS)("/metrics", () => {
     expect(sample(text, 'chitram_db_pool_connections{state="max"}')).toBe(10);
     expect(sample(text, 'chitram_db_query_duration_seconds_count{outcome="ok"}')).toBeGreaterThan(0);
   });
+});
+
+// METRICS_PORT for one process (with WORKERS=2 the supervisor serves it: workers.test.ts).
+describe("METRICS_PORT, one process", () => {
+  test("/metrics answers on that port only, and a port already taken is one start-up line", async () => {
+    const metricsPort = await spareTcpPort();
+    const server = await startChitram({ env: { METRICS_PORT: String(metricsPort) } });
+    try {
+      expect((await fetch(`${server.url}/metrics`)).status).toBe(404);
+      const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toStartWith("text/plain");
+      expect(await res.text()).toContain("chitram_http_request_duration_seconds");
+      expect((await fetch(`http://127.0.0.1:${metricsPort}/health`)).status).toBe(404);
+
+      // A second chitram whose METRICS_PORT is the one the first holds.
+      const second = await runChitram({ env: { PORT: String(await spareTcpPort()), METRICS_PORT: String(metricsPort) } });
+      expect(second.code).toBe(1);
+      expect(second.stderr.trim().split("\n")).toEqual([expect.stringContaining(`cannot listen on 127.0.0.1:${metricsPort} for METRICS_PORT`)]);
+    } finally {
+      await server.destroy();
+    }
+  }, 60_000);
 });

@@ -3,7 +3,7 @@ import { Counter, Gauge, Registry } from "prom-client";
 import type { Config } from "../config.ts";
 import type { Logger } from "../logger.ts";
 import { aggregateMetrics, type MetricsJson } from "../metrics/metrics.ts";
-import { StartupError } from "../startup-error.ts";
+import { listenMetrics } from "../metrics/routes.ts";
 import { selfCommand, WORKER_ENV, type FromWorker, type ToWorker } from "./messages.ts";
 
 const COLLECT_TIMEOUT_MS = 2_000;
@@ -166,16 +166,11 @@ export async function runSupervisor(config: Config, logger: Logger): Promise<voi
 
   if (config.METRICS_PORT !== undefined) {
     try {
-      metricsServer = Bun.serve({
-        port: config.METRICS_PORT,
-        hostname: config.HOST,
-        routes: { "/metrics": async () => new Response(await gather(), { headers: { "Content-Type": registry.contentType, "Cache-Control": "no-store" } }) },
-        fetch: () => new Response("not found\n", { status: 404 }),
-      });
+      metricsServer = listenMetrics(config, gather, registry.contentType);
     } catch (err) {
       stopping = true;
       await stopAll();
-      throw new StartupError(`cannot listen on ${config.HOST}:${config.METRICS_PORT} for METRICS_PORT: ${(err as Error).message.split("\n")[0]}`);
+      throw err;
     }
   }
   logger.info("chitram supervising workers", {
