@@ -104,7 +104,7 @@ export function createApp(deps: Deps) {
     const wrongMethod = methods.notFound(c);
     if (wrongMethod) return wrongMethod;
     // A browser that followed a wrong link gets a page in words; the API's paths stay JSON.
-    if (wantsHtml(c) && !c.req.path.startsWith("/api/")) return renderErrorPage(c, new ApiError("NOT_FOUND", "No page here"));
+    if (wantsErrorPage(c)) return renderErrorPage(c, new ApiError("NOT_FOUND", "No page here"));
     // No method in the message: HEAD must answer with GET's Content-Length.
     const err = new ApiError("NOT_FOUND", `No route matches ${c.req.path.slice(0, 200)}`);
     return c.json(err.body(), err.status);
@@ -115,6 +115,9 @@ export function createApp(deps: Deps) {
   return app;
 }
 
+/** A browser outside the API reads errors as a page in words; the API's paths always answer JSON. */
+const wantsErrorPage = (c: Context<AppEnv>) => !c.req.path.startsWith("/api/") && wantsHtml(c);
+
 function renderError(err: Error, c: Context<AppEnv>, deps: Deps) {
   const apiError = toApiError(err, c);
   if (apiError.code === "RATE_LIMIT_EXCEEDED") deps.metrics.rateLimited(c.req.routePath);
@@ -124,7 +127,7 @@ function renderError(err: Error, c: Context<AppEnv>, deps: Deps) {
     deps.metrics.uploadRefused(typeof reason === "string" ? `${apiError.code}:${reason}` : apiError.code);
   }
   // A browser outside the API (a wrong method on a page, a refused form) reads words, not JSON.
-  if (wantsHtml(c) && !c.req.path.startsWith("/api/")) return renderErrorPage(c, apiError);
+  if (wantsErrorPage(c)) return renderErrorPage(c, apiError);
   for (const [k, v] of Object.entries(apiError.headers)) c.header(k, v);
   // Every 401 tells the client how to authenticate (RFC 9110 requires the challenge).
   if (apiError.status === 401 && !apiError.headers["WWW-Authenticate"]) c.header("WWW-Authenticate", "Bearer");
