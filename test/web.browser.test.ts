@@ -326,6 +326,18 @@ describe.if(HAVE_CHROMIUM)("web pages in Chromium", () => {
     await page.close();
   }, 90_000);
 
+  test("/docs: Swagger UI renders the API from this server alone (every request is recorded: see the last test)", async () => {
+    const page = await desktop.newPage();
+    await page.goto(`${origin}/docs`);
+    await page.waitForSelector(".opblock-summary-path", { timeout: 20_000 });
+    const paths = await page.$$eval(".opblock-summary-path", (els) => els.map((e) => e.getAttribute("data-path")));
+    expect(paths).toContain("/api/v1/images/upload");
+    expect(paths).toContain("/api/v1/images/{id}/file");
+    expect(await page.textContent(".info .title")).toContain("chitram");
+    await screenshot(page, "docs-desktop");
+    await page.close();
+  }, 30_000);
+
   test("the page scripts write sizes and dates exactly as the server's pages do", async () => {
     const page = await desktop.newPage();
     await page.goto(`${origin}/`);
