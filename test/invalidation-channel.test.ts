@@ -12,7 +12,7 @@ import { createHarness, type Harness } from "./support/harness.ts";
 import { makePng } from "./support/images.ts";
 import { startTestRedis, type TestRedis } from "./support/redis-server.ts";
 import { HAVE_POSTGRES, HAVE_REDIS, TEST_DATABASE_URL } from "./support/services.ts";
-import { startTcpProxy } from "./support/tcp-proxy.ts";
+import { proxiedDatabase, startTcpProxy } from "./support/tcp-proxy.ts";
 import { eventually } from "./support/wait.ts";
 
 const key = (id: string) => `chitram:image:${id}`;
@@ -121,7 +121,7 @@ describe.if(HAVE_POSTGRES && HAVE_REDIS)("the invalidation channel and relay", (
 // periodic heartbeats (an hour apart), the second slow to hear (every notification handled
 // 150 ms late): a barrier sent after an invalidation committed resolves only once the newcomer
 // has recorded it.
-describe.if(HAVE_POSTGRES)("the delete barrier and an instance that has just started", () => {
+describe.if(HAVE_POSTGRES)("the delete barrier as instances start and stop", () => {
   test("a peer live for a moment, slow to hear, has recorded the invalidation when the barrier resolves; once it closes, nobody waits for it", async () => {
     const migrated = createPostgresDatabase(TEST_DATABASE_URL);
     await migrated.migrate();
@@ -167,6 +167,27 @@ describe.if(HAVE_POSTGRES)("the delete barrier and an instance that has just sta
     } finally {
       for (const o of opened.reverse()) await o.close();
       await sql.end();
+    }
+  }, 20_000);
+
+  test("closing while the database hangs does not hang: the goodbye is sent, not waited for", async () => {
+    const { proxy, url } = await proxiedDatabase(TEST_DATABASE_URL);
+    const database = createPostgresDatabase(url);
+    const channel = createInvalidationChannel(database, createOutboxRepo(database), createInvalidationLog({ ttlMs: 60_000 }), createMemoryLogger(), {
+      instanceId: `frozen-${crypto.randomUUID()}`,
+      retentionMs: 120_000,
+      heartbeatMs: 3_600_000,
+      heartbeatTimeoutMs: 5_000,
+    });
+    try {
+      expect(await channel.start(5_000)).toBe(true);
+      proxy.stall(); // the listening connection stays open and answers nothing
+      const started = performance.now();
+      await channel.close();
+      expect(performance.now() - started).toBeLessThan(1_000);
+    } finally {
+      proxy.close();
+      await database.close().catch(() => {});
     }
   }, 20_000);
 });

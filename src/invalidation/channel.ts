@@ -9,6 +9,7 @@ const PRESENCE_CHANNEL = "chitram_presence";
 const BARRIER_CHANNEL = "chitram_barrier";
 /** Prefix of the presence message an instance sends as it closes, so no barrier waits for it. */
 const GOODBYE = "-";
+const GOODBYE_WAIT_MS = 250;
 
 export type ChannelState = "live" | "down";
 
@@ -234,8 +235,13 @@ export function createInvalidationChannel(
     async close() {
       closed = true;
       clearInterval(heartbeat);
-      // Peers stop waiting for us at once, rather than for a barrier timeout until our heartbeats are missed.
-      if (needsHeartbeat && log.live()) await listener.notify(PRESENCE_CHANNEL, GOODBYE + me).catch(() => {});
+      // Peers stop waiting for us at once, rather than for a barrier timeout until our heartbeats
+      // are missed. Bounded: a database that hangs must not hold up a shutdown (peers then fall
+      // back to missing our heartbeats).
+      if (needsHeartbeat && log.live()) {
+        const sent = listener.notify(PRESENCE_CHANNEL, GOODBYE + me).catch(() => {});
+        await Promise.race([sent, Bun.sleep(GOODBYE_WAIT_MS)]);
+      }
       log.setLive(false);
       await listener.close();
     },
